@@ -1,0 +1,314 @@
+import Foundation
+import Logging
+import MariaDBStore
+import RedisStore
+import ReservationCore
+
+/// The bulk allocation pass: lock, drain, decide (in the core), commit (one transaction per batch), publish.
+///
+/// Threads: none of its own. A pass runs on the thread that calls it and owns one Redis and one MariaDB
+/// connection for its whole life; every call blocks, which is right for a command-line job with no event loop.
+///
+/// Locking: one lock for the whole pass (a Redis key with a lease, renewed after every batch), so exactly
+/// one pass at a time works on any performance, across processes and machines. A pass killed with SIGKILL
+/// leaves its lease to lapse (`leaseMillis`) and its taken requests in the in-flight lists, which the next
+/// pass finishes first. If a lease ever lapsed under a stalled pass, the schema still refuses a second live
+/// hold of a seat and a second outcome for a request, so the slower pass's batch fails and is retried.
+public final class BatchPass {
+    public enum Mode: Sendable {
+        /// One sweep over every queue (expiring holds everywhere), then more until the queues are empty or the
+        /// budget is spent. Gives up at once if another pass holds the lock.
+        case run(budgetSeconds: Double)
+        /// Waits up to `lockTimeoutSeconds` for the lock, then drains every queue to empty.
+        case flush(lockTimeoutSeconds: Double)
+    }
+
+    public enum Result: Sendable {
+        case completed(PassSummary)
+        case lockHeld
+    }
+
+    let configuration: BatchConfiguration
+    let logger: Logger
+    let queues: PassQueues
+    let database: ReservationDatabase
+    let caches: CachePublisher
+    let lockToken = RequestID.random(queue: .general).rawValue
+    var model: BatchCostModel
+    var summary = PassSummary()
+    var clock = ContinuousClock()
+    var batchNumber = 0
+    /// Called after every batch (progress lines, tests that kill the pass mid-way).
+    public var onBatch: ((PassSummary) -> Void)?
+
+    public init(configuration: BatchConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let redis: RedisConnection
+        do {
+            redis = try RedisConnection(url: configuration.redisURL)
+        } catch {
+            throw ConfigurationError("Redis at \(configuration.redisURL.host):\(configuration.redisURL.port) is unreachable: \(error)")
+        }
+        let maria: MariaDBConnection
+        do {
+            maria = try MariaDBConnection(url: configuration.mariaDBURL)
+        } catch {
+            throw ConfigurationError("MariaDB at \(configuration.mariaDBURL.socket ?? "\(configuration.mariaDBURL.host):\(configuration.mariaDBURL.port)") is unreachable: \(error)")
+        }
+        self.queues = PassQueues(redis: redis)
+        self.database = ReservationDatabase(connection: maria)
+        self.caches = CachePublisher(database: database, queues: queues)
+        self.model = BatchCostModel()
+    }
+
+    /// Runs the pass. Throws when Redis or MariaDB fails; whatever was committed stays committed, and whatever was
+    /// taken but not committed stays in flight for the next pass.
+    public func execute(_ mode: Mode) throws -> Result {
+        let start = clock.now
+        guard try acquireLock(mode) else { return .lockHeld }
+        defer { try? queues.releaseLock(.general, token: lockToken) }
+        if let stored = try queues.loadCostModel() { model = BatchCostModel(serialized: stored) }
+
+        let deadline: ContinuousClock.Instant? = if case .run(let budget) = mode { start + .seconds(budget) } else { nil }
+        var sweep = 0
+        while true {
+            sweep += 1
+            var workLeft = false
+            for queue in try queuesToVisit() {
+                if let deadline, sweep > 1, clock.now >= deadline { break }
+                try drain(queue, deadline: sweep > 1 ? deadline : nil)
+                let waiting = try queues.depth(queue)
+                let inFlight = try queues.inflight(queue).count
+                if waiting > 0 || inFlight > 0 { workLeft = true }
+            }
+            if !workLeft { break }
+            if let deadline, clock.now >= deadline { break }
+        }
+        try caches.publishPerformanceList(now: now())
+        try queues.saveCostModel(model.serialized)
+        summary.fit = model.fit
+        summary.seconds = (clock.now - start).seconds
+        return .completed(summary)
+    }
+
+    public var currentSummary: PassSummary { summary }
+    public var costModel: BatchCostModel { model }
+
+    // MARK: Lock
+
+    private func acquireLock(_ mode: Mode) throws -> Bool {
+        let waitUntil: ContinuousClock.Instant
+        switch mode {
+        case .run: waitUntil = clock.now
+        case .flush(let timeout): waitUntil = clock.now + .seconds(timeout)
+        }
+        var announced = false
+        while true {
+            if try queues.tryLock(.general, token: lockToken, leaseMillis: configuration.leaseMillis) { return true }
+            if clock.now >= waitUntil { return false }
+            if !announced {
+                logger.info("waiting for the pass lock held by another pass")
+                announced = true
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
+    private func renewLock() throws {
+        guard try queues.renewLock(.general, token: lockToken, leaseMillis: configuration.leaseMillis) else {
+            throw PassError.lostLock
+        }
+    }
+
+    // MARK: Queues
+
+    /// Registered queues plus every upcoming performance (whose holds must expire even with an empty queue).
+    private func queuesToVisit() throws -> [QueueName] {
+        var visit = Set(try queues.knownQueues())
+        for performance in try database.upcomingPerformances(now: now()) { visit.insert(.performance(performance.id)) }
+        // The general queue goes first: it forwards requests into the performance queues.
+        return visit.sorted { ($0 == .general ? "" : $0.tag) < ($1 == .general ? "" : $1.tag) }
+    }
+
+    private func drain(_ queue: QueueName, deadline: ContinuousClock.Instant?) throws {
+        var inventory: PerformanceInventory?
+        var seatMapChanged = false
+        if case .performance(let id) = queue {
+            let expired = try database.expireHolds(performance: id, now: now())
+            if !expired.isEmpty {
+                var publication = PassQueues.Publication()
+                publication.reservations = expired
+                try queues.publishCaches(publication)
+                summary.expired += expired.count
+                seatMapChanged = true
+                logger.info("expired holds", metadata: ["queue": "\(queue)", "holds": "\(expired.count)"])
+            }
+            inventory = try database.loadInventory(performance: id)
+        }
+
+        var recovering = true
+        while true {
+            if let deadline, clock.now >= deadline { break }
+            let entries: [String]
+            if recovering {
+                recovering = false
+                entries = try queues.inflight(queue)
+                if entries.isEmpty { continue }
+                logger.notice("finishing requests an interrupted pass left in flight", metadata: [
+                    "queue": "\(queue)", "requests": "\(entries.count)",
+                ])
+                try process(entries, from: queue, inventory: &inventory, recovered: true)
+            } else {
+                let size = nextBatchSize()
+                let batchStart = clock.now
+                let predicted = model.fit?.predictedSeconds(size: size)
+                entries = try queues.take(queue, limit: size)
+                if entries.isEmpty { break }
+                try process(entries, from: queue, inventory: &inventory, recovered: false)
+                let seconds = (clock.now - batchStart).seconds
+                if let predicted, entries.count == size, seconds > 0 {
+                    summary.predictionErrors.append(abs(predicted - seconds) / seconds)
+                }
+                model.record(size: entries.count, seconds: seconds)
+            }
+            seatMapChanged = true
+            try renewLock()
+        }
+        if case .performance(let id) = queue, inventory != nil {
+            let missing = try !queues.hasSeatMap(performance: id)
+            if seatMapChanged || missing {
+                try caches.publishSeatMap(performance: id, now: now())
+            }
+        }
+    }
+
+    private func nextBatchSize() -> Int {
+        if let fixed = configuration.fixedBatchSize { return fixed }
+        batchNumber += 1
+        return model.nextBatchSize(
+            targetSeconds: configuration.targetBatchSeconds, bounds: configuration.batchSizeBounds, probe: batchNumber
+        )
+    }
+
+    // MARK: One batch
+
+    /// Decides and commits one batch of entries, then publishes it. Retries the batch (at most three times) when
+    /// the database refuses it for a duplicate (a request or seat already recorded: it then reads the recorded
+    /// outcomes first) or a deadlock.
+    private func process(
+        _ entries: [String], from queue: QueueName, inventory: inout PerformanceInventory?, recovered: Bool
+    ) throws {
+        var requests: [QueuedRequest] = []
+        var seen: Set<RequestID> = []
+        var unreadable: [String] = []
+        requests.reserveCapacity(entries.count)
+        for entry in entries {
+            do {
+                let request = try QueuedRequest(wireFormat: entry)
+                // The same request twice in one batch (a forward replayed after a crash) is decided once.
+                if seen.insert(request.id).inserted { requests.append(request) }
+            } catch {
+                unreadable.append(entry)
+                logger.error("unreadable queue entry set aside", metadata: ["queue": "\(queue)", "entry": "\(entry.prefix(80))"])
+            }
+        }
+
+        var checkRecorded = recovered
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let reserveCount = requests.count(where: { $0.kind == .reserve })
+                var ids = try database.reserveIDs(count: reserveCount)
+                let startState = inventory
+                let knownPerformances: Set<Int64> = queue == .general ? try database.allPerformanceIDs() : []
+                let (plan, replayed, endState) = try database.connection.transaction {
+                    () throws -> (BatchPlan, [(RequestID, Int64, String)], BatchState) in
+                    var toDecide = requests
+                    var replayed: [(RequestID, Int64, String)] = []
+                    if checkRecorded {
+                        let recorded = try database.recordedOutcomes(requests.map(\.id))
+                        toDecide = requests.filter { recorded[$0.id.rawValue] == nil }
+                        replayed = requests.compactMap { request in
+                            recorded[request.id.rawValue].map { (request.id, $0.userID, $0.json) }
+                        }
+                    }
+                    let reservationIDs = toDecide.filter { $0.kind == .pay || $0.kind == .cancel }.map(\.reservationID)
+                    let payers = toDecide.filter { $0.kind != .reserve }.map(\.userID)
+                    var state = BatchState(
+                        inventory: startState,
+                        reservations: reservationIDs.isEmpty ? [:] : try database.lockReservations(reservationIDs),
+                        balances: payers.isEmpty ? [:] : try database.lockBalances(payers),
+                        knownPerformances: knownPerformances
+                    )
+                    let plan = Allocator.decide(
+                        toDecide, from: queue, state: &state, ids: &ids, now: now(), holdSeconds: configuration.holdSeconds
+                    )
+                    try database.write(plan, balances: state.balances)
+                    return (plan, replayed, state)
+                }
+                // Committed: the in-memory seats follow, then Redis.
+                inventory = endState.inventory
+                var publication = PassQueues.Publication()
+                publication.results = plan.results.map { ($0.request.id, $0.request.userID, $0.statusJSON) }
+                    + replayed.map { ($0.0, $0.1, $0.2) }
+                publication.reservations = plan.created + plan.changed
+                publication.forwarded = plan.forwarded.map { ($0.0, $0.1.wireFormat) }
+                publication.unreadable = unreadable
+                publication.balances = Set(plan.ledger.map(\.userID)).sorted().map { ($0, endState.balances[$0] ?? 0) }
+                publication.asOf = now()
+                try queues.publish(publication, from: queue)
+                summary.count(plan)
+                summary.replayed += replayed.count
+                summary.unreadable += unreadable.count
+                summary.batches += 1
+                summary.lastBatchSize = entries.count
+                onBatch?(summary)
+                return
+            } catch let error as MariaDBError where (error.isDuplicateKey || error.isDeadlockOrLockTimeout) && attempt < 3 {
+                logger.warning("batch refused by the database; retrying it", metadata: [
+                    "queue": "\(queue)", "error": "\(error)", "attempt": "\(attempt)",
+                ])
+                checkRecorded = true
+                // Someone else changed this performance (a lapsed lease): start again from the database.
+                if case .performance(let id) = queue { inventory = try database.loadInventory(performance: id) }
+            }
+        }
+    }
+
+    private func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+}
+
+public enum PassError: Error, CustomStringConvertible {
+    case lostLock
+
+    public var description: String {
+        switch self {
+        case .lostLock: "the pass lock's lease lapsed (a batch took longer than the lease); stopping so that the new holder works alone"
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
+
+extension BatchPass {
+    /// Queue depth and oldest age per performance not yet started, for the metrics file.
+    public func queueGauges() throws -> [MetricsFile.QueueGauge] {
+        let nowMillis = Date().timeIntervalSince1970 * 1000
+        return try database.upcomingPerformances(now: now()).map { performance in
+            let queue = QueueName.performance(performance.id)
+            let depth = try queues.depth(queue)
+            let oldest = try queues.oldestAcceptedAt(queue)
+            return MetricsFile.QueueGauge(
+                performanceID: performance.id, depth: depth,
+                oldestAgeSeconds: oldest.map { max(0, (nowMillis - Double($0)) / 1000) } ?? 0
+            )
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import ReservationCore
+
+/// The Prometheus textfile the node_exporter textfile collector reads, replaced atomically (temporary file in
+/// the same folder, then rename) after every run, failed ones included.
+///
+/// Counters (`_total`) must keep growing across runs of a one-shot job, so the previous file is the state:
+/// its counter values are read back and this run's counts are added. If the file is lost, the counters
+/// restart from zero, which Prometheus's `rate()` treats as an ordinary counter reset.
+public struct MetricsFile {
+    public let path: String
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    public struct QueueGauge: Sendable {
+        public var performanceID: Int64
+        public var depth: Int
+        public var oldestAgeSeconds: Double
+        public init(performanceID: Int64, depth: Int, oldestAgeSeconds: Double) {
+            self.performanceID = performanceID
+            self.depth = depth
+            self.oldestAgeSeconds = oldestAgeSeconds
+        }
+    }
+
+    /// Writes the file for a run. `summary` is nil for a run that failed before it counted anything.
+    public func write(summary: PassSummary?, failed: Bool, durationSeconds: Double, model: BatchCostModel?,
+                      queues: [QueueGauge], now: Double) throws {
+        let previous = (try? String(contentsOfFile: path, encoding: .utf8)).map(Self.parse) ?? [:]
+        func total(_ key: String, adding value: Double) -> Double { (previous[key] ?? 0) + value }
+
+        var out = ""
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for (labels, value) in samples { out += "\(name)\(labels) \(Self.format(value))\n" }
+        }
+
+        let lastSuccess = failed ? (previous["concert_batch_last_success_timestamp_seconds"] ?? 0) : now
+        metric("concert_batch_last_success_timestamp_seconds", "gauge", "When the last successful run ended (Unix seconds).",
+               [("", lastSuccess)])
+        metric("concert_batch_last_run_timestamp_seconds", "gauge", "When the last run ended, successful or not (Unix seconds).",
+               [("", now)])
+        metric("concert_batch_last_run_duration_seconds", "gauge", "How long the last run took.", [("", durationSeconds)])
+        metric("concert_batch_last_run_success", "gauge", "1 if the last run succeeded, else 0.", [("", failed ? 0 : 1)])
+        metric("concert_batch_runs_total", "counter", "Runs, by result.", [
+            ("{result=\"success\"}", total("concert_batch_runs_total{result=\"success\"}", adding: failed ? 0 : 1)),
+            ("{result=\"failure\"}", total("concert_batch_runs_total{result=\"failure\"}", adding: failed ? 1 : 0)),
+        ])
+
+        // Every kind × outcome the run saw, plus every series the file already had, so none disappears.
+        var requestSeries: [String: Double] = [:]
+        for (key, value) in previous where key.hasPrefix("concert_batch_requests_total{") { requestSeries[key] = value }
+        for (kind, byOutcome) in summary?.outcomes ?? [:] {
+            for (outcome, count) in byOutcome {
+                requestSeries["concert_batch_requests_total{kind=\"\(kind.rawValue)\",outcome=\"\(outcome)\"}", default: 0] += Double(count)
+            }
+        }
+        metric("concert_batch_requests_total", "counter", "Requests decided by the batch pass, by kind and outcome (done or a rejection reason).",
+               requestSeries.sorted { $0.key < $1.key }.map { (String($0.key.dropFirst("concert_batch_requests_total".count)), $0.value) })
+        metric("concert_batch_batches_total", "counter", "Batches committed.",
+               [("", total("concert_batch_batches_total", adding: Double(summary?.batches ?? 0)))])
+        metric("concert_batch_holds_expired_total", "counter", "Holds expired by the pass.",
+               [("", total("concert_batch_holds_expired_total", adding: Double(summary?.expired ?? 0)))])
+        metric("concert_batch_batch_size", "gauge", "Size of the last batch of the last run.", [("", Double(summary?.lastBatchSize ?? 0))])
+
+        let fit = model?.fit
+        metric("concert_batch_cost_per_request_seconds", "gauge", "Fitted cost per request (batch time = cost per request * batch size + overhead).",
+               [("", fit?.costPerRequest ?? 0)])
+        metric("concert_batch_overhead_seconds", "gauge", "Fitted fixed cost per batch (batch time = cost per request * batch size + overhead).",
+               [("", fit?.overhead ?? 0)])
+        if let error = summary?.medianPredictionError {
+            metric("concert_batch_prediction_error_ratio", "gauge", "Median relative error of the model's predicted batch time in the last run.",
+                   [("", error)])
+        }
+
+        metric("concert_queue_depth", "gauge", "Requests waiting, per performance not yet started.",
+               queues.map { ("{performance=\"\($0.performanceID)\"}", Double($0.depth)) })
+        metric("concert_queue_oldest_age_seconds", "gauge", "Age of the oldest waiting request, per performance not yet started (0 when empty).",
+               queues.map { ("{performance=\"\($0.performanceID)\"}", $0.oldestAgeSeconds) })
+
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        let temporary = path + ".tmp.\(getpid())"
+        try out.write(toFile: temporary, atomically: false, encoding: .utf8)
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw ConfigurationError("cannot replace the metrics file \(path): \(reason)")
+        }
+    }
+
+    /// `series → value` of a text exposition (comments skipped).
+    static func parse(_ text: String) -> [String: Double] {
+        var values: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            values[String(line[..<space])] = value
+        }
+        return values
+    }
+
+    static func format(_ value: Double) -> String {
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(value)
+    }
+}

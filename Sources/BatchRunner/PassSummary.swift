@@ -1,0 +1,70 @@
+import Foundation
+import ReservationCore
+
+/// What one `run` or `flush` did: counted as it goes, printed at the end, written to the metrics file.
+public struct PassSummary: Sendable {
+    /// Requests decided, by kind and outcome (`done` or a rejection reason).
+    public var outcomes: [RequestKind: [String: Int]] = [:]
+    /// Requests found already committed by an earlier, interrupted pass and published again (not re-applied).
+    public var replayed = 0
+    public var forwarded = 0
+    public var unreadable = 0
+    public var expired = 0
+    /// Money moved, by ledger kind.
+    public var money: [LedgerEntry.Kind: Int64] = [:]
+    public var batches = 0
+    public var lastBatchSize = 0
+    /// Queues skipped because another pass held the lock.
+    public var lockBusy = false
+    public var seconds: Double = 0
+    public var fit: BatchCostModel.Fit?
+    /// |predicted − actual| / actual of each batch predicted by the model before it ran.
+    public var predictionErrors: [Double] = []
+
+    public init() {}
+
+    public var decided: Int { outcomes.values.reduce(0) { $0 + $1.values.reduce(0, +) } }
+
+    mutating func count(_ plan: BatchPlan) {
+        for result in plan.results {
+            outcomes[result.request.kind, default: [:]][result.outcome.label, default: 0] += 1
+        }
+        for entry in plan.ledger { money[entry.kind, default: 0] += abs(entry.amount) }
+        forwarded += plan.forwarded.count
+    }
+
+    public var medianPredictionError: Double? {
+        guard !predictionErrors.isEmpty else { return nil }
+        let sorted = predictionErrors.sorted()
+        return sorted[sorted.count / 2]
+    }
+
+    /// The human summary `flush` and `run` print.
+    public var text: String {
+        var lines: [String] = []
+        let rate = seconds > 0 ? Double(decided + replayed) / seconds : 0
+        lines.append("requests: \(decided) decided, \(replayed) replayed from an earlier pass, \(forwarded) forwarded, \(unreadable) unreadable")
+        for kind in RequestKind.allCases {
+            guard let byOutcome = outcomes[kind], !byOutcome.isEmpty else { continue }
+            let parts = byOutcome.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            lines.append("  \(kind.rawValue): \(parts)")
+        }
+        lines.append("holds expired: \(expired)")
+        if !money.isEmpty {
+            let parts = [LedgerEntry.Kind.charge, .payment, .refund].compactMap { kind in
+                money[kind].map { "\(kind.rawValue)s \($0)" }
+            }
+            lines.append("money moved: " + parts.joined(separator: ", "))
+        }
+        lines.append("batches: \(batches) (last size \(lastBatchSize))")
+        lines.append("duration: \(String(format: "%.3f", seconds)) s, \(String(format: "%.0f", rate)) requests/s")
+        if let fit {
+            var model = "cost model: \(String(format: "%.2f", fit.costPerRequest * 1e6)) µs/request + \(String(format: "%.2f", fit.overhead * 1e3)) ms/batch"
+            if let error = medianPredictionError {
+                model += ", median prediction error \(String(format: "%.1f", error * 100))% over \(predictionErrors.count) batches"
+            }
+            lines.append(model)
+        }
+        return lines.joined(separator: "\n")
+    }
+}

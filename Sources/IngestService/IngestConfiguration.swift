@@ -1,0 +1,54 @@
+import Foundation
+import RedisStore
+
+/// The ingest's settings, from the environment (flags of the same meaning win, in `concert-ingest`).
+public struct IngestConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var redisURL: RedisURL
+    public var jwtSecret: String
+    /// Redis connections, each with its own thread that sends everything queued as one pipeline.
+    public var redisConnections = 2
+    /// Per-user token bucket: sustained requests per second and burst (`CONCERT_RATE_LIMIT`, `CONCERT_RATE_BURST`).
+    public var rateLimitPerSecond: Double = 10
+    public var rateLimitBurst: Double = 20
+    /// Largest request body accepted.
+    public var maxBodyBytes = 16 * 1024
+    /// Connections idle this long are closed (slow and idle clients).
+    public var idleTimeoutSeconds: Int64 = 30
+
+    public init(redisURL: RedisURL, jwtSecret: String) {
+        self.redisURL = redisURL
+        self.jwtSecret = jwtSecret
+    }
+
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> IngestConfiguration {
+        guard let redis = environment["CONCERT_REDIS_URL"], !redis.isEmpty else {
+            throw IngestConfigurationError("CONCERT_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)")
+        }
+        guard let secret = environment["CONCERT_JWT_SECRET"], !secret.isEmpty else {
+            throw IngestConfigurationError("CONCERT_JWT_SECRET is not set (an HS256 key of at least 32 bytes)")
+        }
+        let url: RedisURL
+        do { url = try RedisURL(parsing: redis) } catch { throw IngestConfigurationError("CONCERT_REDIS_URL: \(error)") }
+        var configuration = IngestConfiguration(redisURL: url, jwtSecret: secret)
+        if let text = environment["CONCERT_RATE_LIMIT"], !text.isEmpty {
+            guard let value = Double(text), value >= 10 else {
+                throw IngestConfigurationError("CONCERT_RATE_LIMIT must be at least 10 requests/s per user, not '\(text)'")
+            }
+            configuration.rateLimitPerSecond = value
+        }
+        if let text = environment["CONCERT_RATE_BURST"], !text.isEmpty {
+            guard let value = Double(text), value >= 20 else {
+                throw IngestConfigurationError("CONCERT_RATE_BURST must be at least 20 requests per user, not '\(text)'")
+            }
+            configuration.rateLimitBurst = value
+        }
+        return configuration
+    }
+}
+
+public struct IngestConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import Synchronization
+
+/// Per-user token buckets, in memory (each ingest instance limits on its own; behind N instances a user gets
+/// up to N times the limit, which errs on the side of real buyers).
+final class RateLimiter: Sendable {
+    private struct Bucket {
+        var tokens: Double
+        var updated: Double
+    }
+
+    private let rate: Double
+    private let burst: Double
+    private let buckets = Mutex<[Int64: Bucket]>([:])
+
+    init(ratePerSecond: Double, burst: Double) {
+        self.rate = ratePerSecond
+        self.burst = burst
+    }
+
+    /// nil when the request may go ahead, else the seconds to wait before the next one would be accepted.
+    func admit(user: Int64, now: Double = ProcessInfo.processInfo.systemUptime) -> Int? {
+        buckets.withLock { buckets in
+            var bucket = buckets[user] ?? Bucket(tokens: burst, updated: now)
+            bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
+            bucket.updated = now
+            defer {
+                buckets[user] = bucket
+                // Forget full buckets now and then so idle users cost no memory.
+                if buckets.count > 200_000 {
+                    buckets = buckets.filter { min(burst, $0.value.tokens + (now - $0.value.updated) * rate) < burst }
+                }
+            }
+            if bucket.tokens >= 1 {
+                bucket.tokens -= 1
+                return nil
+            }
+            return max(1, Int(((1 - bucket.tokens) / rate).rounded(.up)))
+        }
+    }
+}

@@ -1,0 +1,323 @@
+import ReservationCore
+
+/// The product's tables, for `concert-batch` and `concert-admin`, on one blocking connection owned by the
+/// calling thread. Every statement is prepared with bound parameters; nothing from a request is ever spliced
+/// into SQL text (the only text we build is placeholder lists).
+public final class ReservationDatabase {
+    public let connection: MariaDBConnection
+
+    public init(connection: MariaDBConnection) {
+        self.connection = connection
+    }
+
+    // MARK: Performances
+
+    public struct PerformanceSummary: Sendable, Equatable {
+        public var id: Int64
+        public var title: String
+        public var startsAt: Int64
+        public var seats: Int
+        public var available: Int
+    }
+
+    /// Creates a performance and its seats (labels `SECTION-ROW-NUMBER`, 20 seats a row) in one transaction.
+    public func createPerformance(title: String, startsAt: Int64, seats: Int, price: Int64, sections: Int) throws -> Int64 {
+        try connection.transaction {
+            try connection.execute(
+                "INSERT INTO performances (title, starts_at, seat_count) VALUES (?, ?, ?)",
+                [.text(title), .int(startsAt), .int(Int64(seats))]
+            )
+            let id = connection.lastInsertID
+            let perSection = (seats + sections - 1) / sections
+            var rows: [[SQLValue]] = []
+            rows.reserveCapacity(seats)
+            for seat in 0..<seats {
+                let section = seat / perSection
+                let inSection = seat % perSection
+                let label = "\(Self.sectionName(section))-\(inSection / 20 + 1)-\(inSection % 20 + 1)"
+                rows.append([.int(id), .int(Int64(seat + 1)), .text(label), .int(price)])
+            }
+            try connection.insertRows(
+                "INSERT INTO seats (performance_id, seat_id, label, price) VALUES", rowPlaceholder: "(?,?,?,?)", rows: rows
+            )
+            return id
+        }
+    }
+
+    /// A, B, …, Z, AA, AB, …
+    static func sectionName(_ index: Int) -> String {
+        var index = index
+        var name = ""
+        repeat {
+            name = String(UnicodeScalar(UInt8(65 + index % 26))) + name
+            index = index / 26 - 1
+        } while index >= 0
+        return name
+    }
+
+    /// Performances that have not started at `now`, soonest first, with their free seat counts.
+    public func upcomingPerformances(now: Int64) throws -> [PerformanceSummary] {
+        try connection.query("""
+            SELECT p.id, p.title, p.starts_at, p.seat_count,
+                   p.seat_count - (SELECT COUNT(*) FROM reservation_seats rs WHERE rs.performance_id = p.id AND rs.live = 1)
+            FROM performances p WHERE p.starts_at > ? ORDER BY p.starts_at, p.id
+            """, [.int(now)]).map { row in
+            PerformanceSummary(
+                id: row[0].int ?? 0, title: row[1].text ?? "", startsAt: row[2].int ?? 0,
+                seats: Int(row[3].int ?? 0), available: Int(row[4].int ?? 0)
+            )
+        }
+    }
+
+    public func allPerformanceIDs() throws -> Set<Int64> {
+        Set(try connection.query("SELECT id FROM performances").compactMap { $0.first?.int })
+    }
+
+    /// The seat map JSON of `GET /v1/performances/{id}/seats`, nil when the performance does not exist.
+    public func seatMapJSON(performance: Int64, asOf now: Int64) throws -> String? {
+        guard try connection.query("SELECT 1 FROM performances WHERE id = ?", [.int(performance)]).count == 1 else {
+            return nil
+        }
+        let rows = try connection.query("""
+            SELECT s.seat_id, s.label, s.price, r.state
+            FROM seats s
+            LEFT JOIN reservation_seats rs ON rs.performance_id = s.performance_id AND rs.seat_id = s.seat_id AND rs.live = 1
+            LEFT JOIN reservations r ON r.id = rs.reservation_id
+            WHERE s.performance_id = ? ORDER BY s.seat_id
+            """, [.int(performance)])
+        var json = "{\"performanceId\":\(performance),\"asOf\":\"\(Timestamp.iso8601(seconds: now))\",\"seats\":["
+        json.reserveCapacity(rows.count * 64 + 80)
+        for (index, row) in rows.enumerated() {
+            if index > 0 { json += "," }
+            let status = switch row[3].text {
+            case "held": "held"
+            case "confirmed": "sold"
+            default: "available"
+            }
+            json += "{\"id\":\(row[0].int ?? 0),\"label\":" + JSONText.quoted(row[1].text ?? "")
+            json += ",\"price\":\(row[2].int ?? 0),\"status\":\"\(status)\"}"
+        }
+        json += "]}"
+        return json
+    }
+
+    // MARK: The pass
+
+    /// The performance's seats and live reservations, or nil when it does not exist.
+    public func loadInventory(performance: Int64) throws -> PerformanceInventory? {
+        guard try connection.query("SELECT 1 FROM performances WHERE id = ?", [.int(performance)]).count == 1 else {
+            return nil
+        }
+        var prices: [Int64: Int64] = [:]
+        for row in try connection.query("SELECT seat_id, price FROM seats WHERE performance_id = ?", [.int(performance)]) {
+            if let seat = row[0].int, let price = row[1].int { prices[seat] = price }
+        }
+        var taken: Set<Int64> = []
+        var perUser: [Int64: Int] = [:]
+        for row in try connection.query("""
+            SELECT rs.seat_id, r.user_id FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
+            WHERE rs.performance_id = ? AND rs.live = 1
+            """, [.int(performance)]) {
+            if let seat = row[0].int, let user = row[1].int {
+                taken.insert(seat)
+                perUser[user, default: 0] += 1
+            }
+        }
+        return PerformanceInventory(performanceID: performance, prices: prices, taken: taken, liveSeatsByUser: perUser)
+    }
+
+    /// Expires the performance's holds whose deadline is past, in one transaction, and returns them as they are now.
+    public func expireHolds(performance: Int64, now: Int64) throws -> [Reservation] {
+        try connection.transaction {
+            let ids = try connection.query("""
+                SELECT id FROM reservations WHERE performance_id = ? AND state = 'held' AND hold_expires_at <= ? FOR UPDATE
+                """, [.int(performance), .int(now)]).compactMap { $0.first?.int }
+            guard !ids.isEmpty else { return [] }
+            var expired = try lockReservations(ids)
+            try updateState(of: ids, to: .expired)
+            try releaseSeats(of: ids)
+            for id in ids { expired[id]?.state = .expired }
+            return ids.compactMap { expired[$0] }
+        }
+    }
+
+    /// Hands out `count` reservation ids that no other pass will use (autocommitted, outside the batch's
+    /// transaction, so concurrent passes hold the counter's row lock only for an instant; ids lost to a failed
+    /// batch are simply skipped).
+    public func reserveIDs(count: Int) throws -> ReservationIDBlock {
+        guard count > 0 else { return ReservationIDBlock(first: 1, count: 0) }
+        try connection.execute(
+            "UPDATE id_blocks SET next_id = LAST_INSERT_ID(next_id + ?) WHERE name = 'reservation'", [.int(Int64(count))]
+        )
+        guard let end = try connection.query("SELECT LAST_INSERT_ID()").first?.first?.int else {
+            throw MigrationError("id_blocks has no 'reservation' row: run concert-admin migrate")
+        }
+        return ReservationIDBlock(first: end - Int64(count), count: count)
+    }
+
+    /// Status JSON and owner already recorded for any of `ids` (requests a crashed pass committed but did not publish).
+    public func recordedOutcomes(_ ids: [RequestID]) throws -> [String: (userID: Int64, json: String)] {
+        var found: [String: (Int64, String)] = [:]
+        for chunk in Self.paddedChunks(ids.map { .text($0.rawValue) }) {
+            for row in try connection.query(
+                "SELECT request_id, user_id, status_json FROM request_outcomes WHERE request_id IN \(Self.placeholders(chunk.count))",
+                chunk
+            ) {
+                if let id = row[0].text, let user = row[1].int, let json = row[2].text { found[id] = (user, json) }
+            }
+        }
+        return found
+    }
+
+    /// Reservations with their seats, row-locked until the transaction ends.
+    public func lockReservations(_ ids: [Int64]) throws -> [Int64: Reservation] {
+        var reservations: [Int64: Reservation] = [:]
+        let unique = Array(Set(ids)).sorted()
+        for chunk in Self.paddedChunks(unique.map { .int($0) }) {
+            let list = Self.placeholders(chunk.count)
+            for row in try connection.query("""
+                SELECT id, performance_id, user_id, state, amount, hold_expires_at FROM reservations
+                WHERE id IN \(list) FOR UPDATE
+                """, chunk) {
+                guard let id = row[0].int, let state = ReservationState(rawValue: row[3].text ?? "") else { continue }
+                reservations[id] = Reservation(
+                    id: id, performanceID: row[1].int ?? 0, userID: row[2].int ?? 0, seatIDs: [], state: state,
+                    amount: row[4].int ?? 0, holdExpiresAt: row[5].int ?? 0
+                )
+            }
+            for row in try connection.query(
+                "SELECT reservation_id, seat_id FROM reservation_seats WHERE reservation_id IN \(list) ORDER BY seat_id", chunk
+            ) {
+                if let id = row[0].int, let seat = row[1].int { reservations[id]?.seatIDs.append(seat) }
+            }
+        }
+        return reservations
+    }
+
+    /// Balances, row-locked until the transaction ends (in user order, so concurrent passes cannot deadlock on them).
+    public func lockBalances(_ users: [Int64]) throws -> [Int64: Int64] {
+        var balances: [Int64: Int64] = [:]
+        for chunk in Self.paddedChunks(Array(Set(users)).sorted().map { .int($0) }) {
+            for row in try connection.query(
+                "SELECT user_id, balance FROM balances WHERE user_id IN \(Self.placeholders(chunk.count)) ORDER BY user_id FOR UPDATE",
+                chunk
+            ) {
+                if let user = row[0].int, let balance = row[1].int { balances[user] = balance }
+            }
+        }
+        return balances
+    }
+
+    public func balance(of user: Int64) throws -> Int64 {
+        try connection.query("SELECT balance FROM balances WHERE user_id = ?", [.int(user)]).first?.first?.int ?? 0
+    }
+
+    /// Writes everything a batch decided. Call inside the batch's transaction.
+    /// `balances` are the final balances of every user the plan's ledger touches.
+    public func write(_ plan: BatchPlan, balances: [Int64: Int64]) throws {
+        if !plan.created.isEmpty {
+            try connection.insertRows(
+                "INSERT INTO reservations (id, performance_id, user_id, state, amount, hold_expires_at, request_id) VALUES",
+                rowPlaceholder: "(?,?,?,?,?,?,?)",
+                rows: zip(plan.created, Self.creatingRequests(plan)).map { reservation, requestID in
+                    [.int(reservation.id), .int(reservation.performanceID), .int(reservation.userID),
+                     .text(reservation.state.rawValue), .int(reservation.amount), .int(reservation.holdExpiresAt),
+                     .text(requestID)]
+                }
+            )
+            var seatRows: [[SQLValue]] = []
+            for reservation in plan.created {
+                for seat in reservation.seatIDs {
+                    seatRows.append([.int(reservation.id), .int(reservation.performanceID), .int(seat),
+                                     reservation.state.isLive ? .int(1) : .null])
+                }
+            }
+            try connection.insertRows(
+                "INSERT INTO reservation_seats (reservation_id, performance_id, seat_id, live) VALUES",
+                rowPlaceholder: "(?,?,?,?)", rows: seatRows
+            )
+        }
+        for state in [ReservationState.held, .confirmed, .expired, .cancelled] {
+            let ids = plan.changed.filter { $0.state == state }.map(\.id)
+            guard !ids.isEmpty else { continue }
+            try updateState(of: ids, to: state)
+            if !state.isLive { try releaseSeats(of: ids) }
+        }
+        if !plan.ledger.isEmpty {
+            try connection.insertRows(
+                "INSERT INTO ledger (user_id, kind, amount, request_id, reservation_id) VALUES",
+                rowPlaceholder: "(?,?,?,?,?)",
+                rows: plan.ledger.map { entry in
+                    [.int(entry.userID), .text(entry.kind.rawValue), .int(entry.amount), .text(entry.requestID.rawValue),
+                     entry.reservationID.map { .int($0) } ?? .null]
+                }
+            )
+            let touched = Set(plan.ledger.map(\.userID)).sorted()
+            try connection.insertRows(
+                "INSERT INTO balances (user_id, balance) VALUES", rowPlaceholder: "(?,?)",
+                rows: touched.map { [.int($0), .int(balances[$0] ?? 0)] },
+                suffix: "ON DUPLICATE KEY UPDATE balance = VALUES(balance)"
+            )
+        }
+        if !plan.results.isEmpty {
+            try connection.insertRows(
+                "INSERT INTO request_outcomes (request_id, kind, user_id, outcome, reservation_id, status_json, accepted_at_ms) VALUES",
+                rowPlaceholder: "(?,?,?,?,?,?,?)",
+                rows: plan.results.map { result in
+                    let reservationID: SQLValue = if case .reservation(let r) = result.outcome { .int(r.id) } else {
+                        result.request.reservationID > 0 ? .int(result.request.reservationID) : .null
+                    }
+                    return [.text(result.request.id.rawValue), .text(result.request.kind.rawValue),
+                            .int(result.request.userID), .text(result.outcome.label), reservationID,
+                            .text(result.statusJSON), .int(result.request.acceptedAtMillis)]
+                }
+            )
+        }
+    }
+
+    /// The request id that created each reservation of `plan.created`, in the same order.
+    private static func creatingRequests(_ plan: BatchPlan) -> [String] {
+        var byReservation: [Int64: String] = [:]
+        for result in plan.results where result.request.kind == .reserve {
+            if case .reservation(let reservation) = result.outcome { byReservation[reservation.id] = result.request.id.rawValue }
+        }
+        return plan.created.map { byReservation[$0.id] ?? "" }
+    }
+
+    private func updateState(of ids: [Int64], to state: ReservationState) throws {
+        for chunk in Self.paddedChunks(ids.map { .int($0) }) {
+            try connection.execute(
+                "UPDATE reservations SET state = ? WHERE id IN \(Self.placeholders(chunk.count))", [.text(state.rawValue)] + chunk
+            )
+        }
+    }
+
+    private func releaseSeats(of ids: [Int64]) throws {
+        for chunk in Self.paddedChunks(ids.map { .int($0) }) {
+            try connection.execute(
+                "UPDATE reservation_seats SET live = NULL WHERE reservation_id IN \(Self.placeholders(chunk.count))", chunk
+            )
+        }
+    }
+
+    // MARK: IN lists
+
+    /// Splits values into IN lists of 1, 2, 4, … 512 placeholders, padding with the last value (harmless in IN),
+    /// so only ten statement shapes ever get prepared, whatever the batch sizes.
+    static func paddedChunks(_ values: [SQLValue]) -> [[SQLValue]] {
+        var chunks: [[SQLValue]] = []
+        var start = 0
+        while start < values.count {
+            let chunk = Array(values[start..<min(start + 512, values.count)])
+            var size = 1
+            while size < chunk.count { size *= 2 }
+            chunks.append(chunk + Array(repeating: chunk[chunk.count - 1], count: size - chunk.count))
+            start += 512
+        }
+        return chunks
+    }
+
+    static func placeholders(_ count: Int) -> String {
+        "(" + Array(repeating: "?", count: count).joined(separator: ",") + ")"
+    }
+}

@@ -1,0 +1,51 @@
+import ReservationCore
+
+/// Every Redis key the product uses, in one place.
+///
+/// A queue's keys share a Redis Cluster hash tag (`{p17}`, `{g}`), so the scripts that touch a queue, its
+/// in-flight list, its counters and its requests' statuses only ever touch one slot.
+public enum RedisKeys {
+    static func tagged(_ queue: QueueName, _ suffix: String) -> String { "concert:{\(queue.tag)}:\(suffix)" }
+
+    /// Requests waiting, oldest at the head (RPUSH by the ingest, taken from the left by the pass).
+    public static func pending(_ queue: QueueName) -> String { tagged(queue, "pending") }
+    /// Requests a pass has taken but not yet committed; removed only after the commit is published.
+    public static func inflight(_ queue: QueueName) -> String { tagged(queue, "inflight") }
+    /// The pass lock of a queue: a token with a lease (PX), so a crashed holder blocks only until it lapses.
+    public static func lock(_ queue: QueueName) -> String { tagged(queue, "lock") }
+    /// How many requests ever entered the queue (each gets the next number).
+    public static func accepted(_ queue: QueueName) -> String { tagged(queue, "accepted") }
+    /// How many of them have a terminal status.
+    public static func finished(_ queue: QueueName) -> String { tagged(queue, "finished") }
+    /// Status of a request; the id names its queue, so no lookup is needed.
+    public static func status(_ id: RequestID) -> String { tagged(id.queue, "req:\(id.rawValue)") }
+    /// The first answer given for a user's Idempotency-Key in this queue.
+    public static func idempotency(_ queue: QueueName, user: Int64, key: String) -> String {
+        tagged(queue, "idem:\(user):\(key)")
+    }
+    /// Entries the pass could not parse: kept for an operator, never silently dropped.
+    public static func unreadable(_ queue: QueueName) -> String { tagged(queue, "unreadable") }
+
+    /// The seat map JSON of a performance (`GET /v1/performances/{id}/seats`).
+    public static func seatMap(performance: Int64) -> String { tagged(.performance(performance), "seats") }
+
+    /// Tags of every queue that has ever received a request (the pass's list of queues to drain).
+    public static let queues = "concert:queues"
+    /// JSON of `GET /v1/performances`.
+    public static let performanceList = "concert:performances"
+    /// Ids of existing performances, for the ingest's routing.
+    public static let performanceIDs = "concert:performance-ids"
+    /// `<user>|<performance>|<reservation JSON>` of a reservation (routing of pays and cancels, `GET /v1/reservations/{id}`).
+    public static func reservation(_ id: Int64) -> String { "concert:reservation:\(id)" }
+    /// `<balance>|<asOf seconds>` of a user (`GET /v1/me/balance`).
+    public static func balance(_ user: Int64) -> String { "concert:balance:\(user)" }
+    /// The batch cost model's recent samples and fit, kept between runs and read by the ingest for ETAs.
+    public static let costModel = "concert:batch:cost-model"
+}
+
+/// How long statuses and caches stay in Redis (MariaDB keeps the record for ever).
+public enum RedisRetention {
+    public static let statusSeconds = 7 * 86_400
+    public static let idempotencySeconds = 86_400
+    public static let reservationSeconds = 30 * 86_400
+}

@@ -1,0 +1,148 @@
+import ArgumentParser
+import BatchRunner
+import ConcertCommandLine
+import Foundation
+import Logging
+import RedisStore
+import ReservationCore
+
+@main
+struct ConcertBatch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "concert-batch",
+        abstract: "Drain the request queues and run the bulk allocation pass against MariaDB.",
+        discussion: """
+            Configuration comes from the environment: CONCERT_REDIS_URL, CONCERT_MARIADB_URL, CONCERT_HOLD_SECONDS \
+            (default 300), CONCERT_METRICS_FILE (Prometheus textfile, written after every run), CONCERT_LOG_LEVEL.
+            Exit codes: 0 done (also when another pass holds the lock, for run), 1 failure, 2 usage error.
+            """,
+        subcommands: [Run.self, Flush.self]
+    )
+
+    static func main() { runCommandLine(ConcertBatch.self) }
+}
+
+struct PassOptions: ParsableArguments {
+    @Option(help: "The batch time the cost model aims for, in milliseconds.")
+    var targetBatchMs: Double = 250
+
+    @Option(help: "Use this batch size instead of the cost model's choice (benchmarks compare against 1).")
+    var batchSize: Int?
+
+    @Option(help: "Largest batch the cost model may choose.")
+    var maxBatchSize: Int = 20_000
+
+    func validate() throws {
+        guard targetBatchMs > 0 else { throw ValidationError("--target-batch-ms must be positive") }
+        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        guard maxBatchSize >= 50 else { throw ValidationError("--max-batch-size must be at least 50") }
+    }
+
+    func configuration() throws -> BatchConfiguration {
+        var configuration: BatchConfiguration
+        do { configuration = try BatchConfiguration.fromEnvironment() } catch { throw OperatorError("\(error)") }
+        configuration.targetBatchSeconds = targetBatchMs / 1000
+        configuration.fixedBatchSize = batchSize
+        configuration.batchSizeBounds = 50...maxBatchSize
+        return configuration
+    }
+}
+
+extension ConcertBatch {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "What cron or the systemd timer calls: one pass over every queue, then more until the queues are empty or the budget is spent.",
+            discussion: "If another pass holds the lock, exits 0 at once and says so."
+        )
+
+        @Option(help: "Seconds to keep draining after the first sweep.")
+        var budget: Double = 50
+
+        @OptionGroup var options: PassOptions
+
+        func validate() throws {
+            guard budget >= 0 else { throw ValidationError("--budget must not be negative") }
+        }
+
+        func run() throws {
+            let logger = bootstrapLogging(label: "concert-batch")
+            try runPass(.run(budgetSeconds: budget), configuration: options.configuration(), logger: logger, printSummary: false)
+        }
+    }
+
+    struct Flush: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Manual one-shot: wait for the lock, drain every queue to empty, print a summary."
+        )
+
+        @Option(help: "Seconds to wait for a pass that holds the lock.")
+        var lockTimeout: Double = 60
+
+        @OptionGroup var options: PassOptions
+
+        func validate() throws {
+            guard lockTimeout >= 0 else { throw ValidationError("--lock-timeout must not be negative") }
+        }
+
+        func run() throws {
+            let logger = bootstrapLogging(label: "concert-batch")
+            try runPass(.flush(lockTimeoutSeconds: lockTimeout), configuration: options.configuration(), logger: logger, printSummary: true)
+        }
+    }
+}
+
+/// Runs one pass and always writes the metrics file afterwards, also after a failure (then with the failure
+/// counted and the last-success time unchanged); a metrics problem is logged, never fails the pass.
+func runPass(_ mode: BatchPass.Mode, configuration: BatchConfiguration, logger: Logger, printSummary: Bool) throws {
+    let started = Date()
+    var pass: BatchPass?
+    var outcome: Result<BatchPass.Result, any Error>
+    do {
+        let created = try BatchPass(configuration: configuration, logger: logger)
+        pass = created
+        var lastProgress = Date()
+        created.onBatch = { summary in
+            guard printSummary, Date().timeIntervalSince(lastProgress) >= 2 else { return }
+            lastProgress = Date()
+            let rate = Double(summary.decided + summary.replayed) / max(Date().timeIntervalSince(started), 0.001)
+            FileHandle.standardError.write(Data(
+                "flush: \(summary.decided + summary.replayed) requests in \(summary.batches) batches, \(Int(rate)) requests/s\n".utf8
+            ))
+        }
+        outcome = .success(try created.execute(mode))
+    } catch {
+        outcome = .failure(error)
+    }
+
+    let duration = Date().timeIntervalSince(started)
+    if let path = configuration.metricsFile {
+        do {
+            let failed: Bool = if case .failure = outcome { true } else { false }
+            try MetricsFile(path: path).write(
+                summary: pass?.currentSummary, failed: failed, durationSeconds: duration, model: pass?.costModel,
+                queues: (try? pass?.queueGauges()) ?? [], now: Date().timeIntervalSince1970
+            )
+        } catch {
+            logger.error("could not write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])
+        }
+    }
+
+    switch outcome {
+    case .failure(let error):
+        logger.error("pass failed", metadata: ["error": "\(error)"])
+        throw OperatorError("\(error)")
+    case .success(.lockHeld):
+        let message = "another pass holds the lock; nothing to do (exit 0)"
+        logger.notice("another pass holds the lock")
+        if case .flush(let timeout) = mode {
+            throw OperatorError("another pass held the lock for the whole --lock-timeout of \(timeout) s; try again or raise it")
+        }
+        print(message)
+    case .success(.completed(let summary)):
+        logger.info("pass done", metadata: [
+            "requests": "\(summary.decided)", "replayed": "\(summary.replayed)", "batches": "\(summary.batches)",
+            "expired": "\(summary.expired)", "seconds": "\(String(format: "%.3f", summary.seconds))",
+        ])
+        if printSummary { print(summary.text) }
+    }
+}

@@ -146,11 +146,16 @@ public final class ReservationDatabase {
     /// batch are simply skipped).
     public func reserveIDs(count: Int) throws -> ReservationIDBlock {
         guard count > 0 else { return ReservationIDBlock(first: 1, count: 0) }
-        try connection.execute(
-            "UPDATE id_blocks SET next_id = LAST_INSERT_ID(next_id + ?) WHERE name = 'reservation'", [.int(Int64(count))]
-        )
-        guard let end = try connection.query("SELECT LAST_INSERT_ID()").first?.first?.int else {
-            throw MigrationError("id_blocks has no 'reservation' row: run concert-admin migrate")
+        // Its own short transaction: LAST_INSERT_ID is per connection, and inside a transaction the adapter never
+        // reconnects between the two statements.
+        let end = try connection.transaction {
+            try connection.execute(
+                "UPDATE id_blocks SET next_id = LAST_INSERT_ID(next_id + ?) WHERE name = 'reservation'", [.int(Int64(count))]
+            )
+            return try connection.query("SELECT LAST_INSERT_ID()").first?.first?.int
+        }
+        guard let end, end > Int64(count) else {
+            throw SchemaError("id_blocks has no 'reservation' row: run concert-admin migrate")
         }
         return ReservationIDBlock(first: end - Int64(count), count: count)
     }
@@ -320,4 +325,10 @@ public final class ReservationDatabase {
     static func placeholders(_ count: Int) -> String {
         "(" + Array(repeating: "?", count: count).joined(separator: ",") + ")"
     }
+}
+
+/// The database is not in the shape this build expects.
+public struct SchemaError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

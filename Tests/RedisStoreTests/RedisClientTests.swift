@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import RedisStore
 import Testing
 
@@ -90,19 +93,15 @@ struct RedisClientTests {
         defer { client.shutdown() }
         await #expect(throws: RedisError.connectFailed) { try await client.send(["PING"]) }
 
-        // Daemonized, and stopped with SHUTDOWN NOSAVE: a child started with Process inherits the
-        // test runner's blocked signals, so SIGTERM would not stop it.
+        // Daemonized (the launcher exits at once) and stopped with SHUTDOWN NOSAVE below.
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("redisstore-test-\(port)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let launcher = Process()
-        launcher.executableURL = URL(fileURLWithPath: serverPath)
-        launcher.arguments = [
+        let status = try runToCompletion(serverPath, [
             "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--daemonize", "yes", "--dir", directory.path, "--logfile", directory.appendingPathComponent("log").path,
             "--pidfile", directory.appendingPathComponent("pid").path,
-        ]
-        try launcher.run()
-        launcher.waitUntilExit()
+        ])
+        #expect(status == 0, "redis-server --daemonize yes exited with status \(status)")
         defer {
             // The server drops the connection as it exits, so this "fails" by design.
             _ = try? RedisConnection(url: RedisURL(host: "127.0.0.1", port: port)).command(["SHUTDOWN", "NOSAVE"])
@@ -130,6 +129,19 @@ struct RedisClientTests {
         await #expect(throws: RedisError.closed) { try await client.send(["PING"]) }
         client.shutdown()  // idempotent
     }
+}
+
+/// Runs a program and waits for it with posix_spawn + waitpid. Foundation's `Process.waitUntilExit`
+/// never noticed the daemonizing redis-server exit inside the test runner, and hung.
+private func runToCompletion(_ path: String, _ arguments: [String]) throws -> Int32 {
+    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { (argument: String) in strdup(argument) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, path, nil, nil, argv, environ)
+    guard spawned == 0 else { throw SetupError("cannot start \(path): posix_spawn returned \(spawned)") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    return status
 }
 
 extension RedisValue {

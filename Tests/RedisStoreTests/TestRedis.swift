@@ -32,8 +32,9 @@ enum TestRedis {
             guard let reply = try? connection.command(["SCAN", cursor, "MATCH", "\(prefix)*", "COUNT", "1000"]),
                 let parts = reply.array, parts.count == 2, let next = parts[0].string
             else { return }
-            let keys: [String] = (parts[1].array ?? []).compactMap(\.string)
-            if !keys.isEmpty { _ = try? connection.command(["DEL"] + keys) }
+            // Keys as bytes: some tests use keys that are not valid UTF-8.
+            let keys: [[UInt8]] = (parts[1].array ?? []).compactMap(\.bytes)
+            if !keys.isEmpty { _ = try? connection.command([Array("DEL".utf8)] + keys) }
             cursor = next
         } while cursor != "0"
     }

@@ -19,26 +19,31 @@ public final class IntakeQueues: Sendable {
         public var position: Int64
         /// False when this is the first answer replayed for a repeated Idempotency-Key.
         public var isNew: Bool
+
+        /// Reads the enqueue script's `{isNew, "<id>|<position>"}`.
+        init?(scriptReply reply: RedisValue) {
+            guard let parts = reply.array, parts.count == 2, let isNew = parts[0].int, let answer = parts[1].string,
+                  let bar = answer.lastIndex(of: "|"), let id = RequestID(answer[..<bar]),
+                  let position = Int64(answer[answer.index(after: bar)...])
+            else { return nil }
+            self.init(requestID: id, position: position, isNew: isNew == 1)
+        }
+
+        init(requestID: RequestID, position: Int64, isNew: Bool) {
+            self.requestID = requestID
+            self.position = position
+            self.isNew = isNew
+        }
     }
 
     /// Queues `request` (its id names its queue) and answers only once Redis has acknowledged it.
     public func enqueue(_ request: QueuedRequest, idempotencyKey: String?) async throws(RedisError) -> Accepted {
-        let queue = request.id.queue
-        let keys = [
-            RedisKeys.pending(queue), RedisKeys.accepted(queue), RedisKeys.finished(queue),
-            RedisKeys.status(request.id),
-            idempotencyKey.map { RedisKeys.idempotency(queue, user: request.userID, key: $0) } ?? "",
-        ]
-        let arguments = [
-            request.wireFormat, String(request.userID), request.kind.rawValue, String(RedisRetention.statusSeconds),
-            String(RedisRetention.idempotencySeconds), request.id.rawValue,
-        ]
-        let reply = try await evalEnqueue(keys: keys, arguments: arguments, queueTag: queue.tag)
-        guard let parts = reply.array, parts.count == 2, let isNew = parts[0].int, let answer = parts[1].string,
-              let bar = answer.lastIndex(of: "|"), let id = RequestID(answer[..<bar]),
-              let position = Int64(answer[answer.index(after: bar)...])
-        else { throw RedisError.protocolError("unexpected reply to the enqueue script") }
-        return Accepted(requestID: id, position: position, isNew: isNew == 1)
+        let (keys, arguments) = QueueScripts.enqueueKeysAndArguments(request, idempotencyKey: idempotencyKey)
+        let reply = try await evalEnqueue(keys: keys, arguments: arguments, queueTag: request.id.queue.tag)
+        guard let accepted = Accepted(scriptReply: reply) else {
+            throw RedisError.protocolError("unexpected reply to the enqueue script")
+        }
+        return accepted
     }
 
     private func evalEnqueue(keys: [String], arguments: [String], queueTag: String) async throws(RedisError) -> RedisValue {

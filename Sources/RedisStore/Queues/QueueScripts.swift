@@ -1,5 +1,21 @@
 /// The Lua scripts that make queue operations atomic. Each touches the keys of one queue only (one hash tag).
+import ReservationCore
+
 enum QueueScripts {
+    /// KEYS and ARGV of `enqueue` for one request.
+    static func enqueueKeysAndArguments(_ request: QueuedRequest, idempotencyKey: String?) -> (keys: [String], arguments: [String]) {
+        let queue = request.id.queue
+        let keys = [
+            RedisKeys.pending(queue), RedisKeys.accepted(queue), RedisKeys.finished(queue), RedisKeys.status(request.id),
+            idempotencyKey.map { RedisKeys.idempotency(queue, user: request.userID, key: $0) } ?? "",
+        ]
+        let arguments = [
+            request.wireFormat, String(request.userID), request.kind.rawValue, String(RedisRetention.statusSeconds),
+            String(RedisRetention.idempotencySeconds), request.id.rawValue,
+        ]
+        return (keys, arguments)
+    }
+
     /// Enqueue one request: answer a replay of an Idempotency-Key, or number the request, append it, and record
     /// its status as queued — all or nothing, so a 202 never points at a half-queued request.
     /// KEYS: pending, accepted, finished, status, idempotency (or "" for none)

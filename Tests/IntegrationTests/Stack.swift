@@ -1,0 +1,199 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import MariaDBStore
+import RedisStore
+import ReservationCore
+import Testing
+import TokenAuth
+
+/// The real servers and the built executables, as `./deploy/test` sets them up:
+/// `CONCERT_REDIS_URL`, `CONCERT_MARIADB_URL`, `CONCERT_JWT_SECRET` and `CONCERT_BIN_DIR`.
+/// A missing variable fails the test (it never skips): run the suite through `./deploy/test`.
+enum Stack {
+    struct MissingEnvironment: Error, CustomStringConvertible {
+        let name: String
+        var description: String { "\(name) is not set: run the integration tests through ./deploy/test" }
+    }
+
+    static func environment(_ name: String) throws -> String {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { throw MissingEnvironment(name: name) }
+        return value
+    }
+
+    static func redis() throws -> RedisConnection {
+        try RedisConnection(url: try RedisURL(parsing: try environment("CONCERT_REDIS_URL")))
+    }
+
+    static func database() throws -> MariaDBConnection {
+        try MariaDBConnection(url: try MariaDBURL(parsing: try environment("CONCERT_MARIADB_URL")))
+    }
+
+    static func token(user: Int64, ttl: Int64 = 3600) throws -> String {
+        try BearerTokenSigner(secret: try environment("CONCERT_JWT_SECRET"))
+            .token(userID: user, issuedAt: Int64(Date().timeIntervalSince1970), ttlSeconds: ttl)
+    }
+
+    /// Empties the test Redis database and every product table, with the schema migrated.
+    static func reset() throws {
+        _ = try redis().command(["FLUSHDB"])
+        try run("concert-admin", ["migrate"]).requireSuccess()
+        let db = try database()
+        try db.executeScript("""
+            SET FOREIGN_KEY_CHECKS = 0;
+            TRUNCATE reservation_seats; TRUNCATE reservations; TRUNCATE seats; TRUNCATE performances;
+            TRUNCATE request_outcomes; TRUNCATE ledger; TRUNCATE balances;
+            UPDATE id_blocks SET next_id = 1 WHERE name = 'reservation';
+            SET FOREIGN_KEY_CHECKS = 1;
+            """)
+    }
+
+    /// Creates a performance through `concert-admin` and returns its id (the last line it prints).
+    static func createPerformance(seats: Int, price: Int64 = 50_000, startsAt: String = "2030-01-01T20:00:00Z") throws -> Int64 {
+        let result = try run("concert-admin", [
+            "create-performance", "--title", "Test \(seats)", "--starts-at", startsAt, "--seats", String(seats),
+            "--price", String(price), "--sections", "2",
+        ])
+        try result.requireSuccess()
+        let last = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        return try #require(Int64(last), "create-performance printed \(result.stdout)")
+    }
+
+    // MARK: Processes
+
+    struct ProcessResult {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+
+        func requireSuccess(sourceLocation: SourceLocation = #_sourceLocation) throws {
+            if status != 0 {
+                Issue.record("exit \(status): \(stderr)\n\(stdout.suffix(2000))", sourceLocation: sourceLocation)
+                throw ProcessFailure()
+            }
+        }
+    }
+
+    struct ProcessFailure: Error {}
+
+    static func executable(_ name: String) throws -> URL {
+        URL(fileURLWithPath: try environment("CONCERT_BIN_DIR")).appendingPathComponent(name)
+    }
+
+    /// Starts an executable with output going to files (so a chatty child never blocks on a full pipe).
+    static func start(_ name: String, _ arguments: [String], environment extra: [String: String] = [:]) throws -> RunningProcess {
+        let process = Process()
+        process.executableURL = try executable(name)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(extra) { $1 }
+        process.environment = environment
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("concert-it-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let out = directory.appendingPathComponent("stdout")
+        let err = directory.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        try process.run()
+        return RunningProcess(process: process, stdoutFile: out, stderrFile: err)
+    }
+
+    @discardableResult
+    static func run(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> ProcessResult {
+        let running = try start(name, arguments, environment: environment)
+        return running.wait()
+    }
+
+    final class RunningProcess: @unchecked Sendable {  // used from one test task at a time
+        let process: Process
+        let stdoutFile: URL
+        let stderrFile: URL
+
+        init(process: Process, stdoutFile: URL, stderrFile: URL) {
+            self.process = process
+            self.stdoutFile = stdoutFile
+            self.stderrFile = stderrFile
+        }
+
+        func wait() -> ProcessResult {
+            process.waitUntilExit()
+            return ProcessResult(
+                status: process.terminationStatus,
+                stdout: (try? String(contentsOf: stdoutFile, encoding: .utf8)) ?? "",
+                stderr: (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? ""
+            )
+        }
+
+        func kill(_ signal: Int32) {
+            Foundation.kill(process.processIdentifier, signal)
+        }
+    }
+
+    // MARK: Checks shared by the tests
+
+    /// Seats that two live reservations claim (must be empty; the schema's unique key makes it so).
+    static func doubleBookedSeats() throws -> Int {
+        try database().query("""
+            SELECT COUNT(*) FROM (SELECT rs.performance_id, rs.seat_id FROM reservation_seats rs
+              JOIN reservations r ON r.id = rs.reservation_id WHERE r.state IN ('held', 'confirmed')
+              GROUP BY rs.performance_id, rs.seat_id HAVING COUNT(*) > 1) AS twice
+            """).first?.first?.int.map { Int($0) } ?? -1
+    }
+
+    /// Reservations whose seat rows disagree with their state (live rows for a dead reservation or the reverse).
+    static func inconsistentReservations() throws -> Int {
+        try database().query("""
+            SELECT COUNT(*) FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id
+            WHERE (r.state IN ('held', 'confirmed')) <> (rs.live IS NOT NULL)
+            """).first?.first?.int.map { Int($0) } ?? -1
+    }
+
+    /// Users holding or owning more than four seats of one performance.
+    static func usersOverLimit() throws -> Int {
+        try database().query("""
+            SELECT COUNT(*) FROM (SELECT r.performance_id, r.user_id FROM reservations r
+              JOIN reservation_seats rs ON rs.reservation_id = r.id WHERE rs.live = 1
+              GROUP BY r.performance_id, r.user_id HAVING COUNT(*) > 4) AS over
+            """).first?.first?.int.map { Int($0) } ?? -1
+    }
+
+    /// Requests still waiting or in flight in any queue.
+    static func requestsLeftInQueues() throws -> Int {
+        let redis = try redis()
+        var left = 0
+        for queue in try PassQueues(redis: redis).knownQueues() {
+            left += try PassQueues(redis: redis).depth(queue)
+            left += try PassQueues(redis: redis).inflight(queue).count
+        }
+        return left
+    }
+
+    /// The stored status of each request id.
+    static func statuses(_ ids: [RequestID]) throws -> [RequestID: RequestStatus] {
+        let redis = try redis()
+        var statuses: [RequestID: RequestStatus] = [:]
+        for start in stride(from: 0, to: ids.count, by: 5_000) {
+            let chunk = Array(ids[start..<min(start + 5_000, ids.count)])
+            let replies = try redis.pipeline(chunk.map { ["GET", RedisKeys.status($0)] })
+            for (id, reply) in zip(chunk, replies) {
+                if let text = reply.string, let status = RequestStatus(stored: text) { statuses[id] = status }
+            }
+        }
+        return statuses
+    }
+}
+
+/// A seeded generator, so every run of a test sees the same requests.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

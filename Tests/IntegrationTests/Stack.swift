@@ -156,7 +156,7 @@ enum Stack {
         try database().query("""
             SELECT COUNT(*) FROM (SELECT r.performance_id, r.user_id FROM reservations r
               JOIN reservation_seats rs ON rs.reservation_id = r.id WHERE rs.live = 1
-              GROUP BY r.performance_id, r.user_id HAVING COUNT(*) > 4) AS over
+              GROUP BY r.performance_id, r.user_id HAVING COUNT(*) > 4) AS over_limit
             """).first?.first?.int.map { Int($0) } ?? -1
     }
 

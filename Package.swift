@@ -96,7 +96,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .testTarget(name: "ReservationCoreTests", dependencies: ["ReservationCore", "TokenAuth"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ReservationCoreTests",
+            dependencies: ["ReservationCore", "TokenAuth", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "RedisStoreTests", dependencies: ["RedisStore"], swiftSettings: swiftSettings),
         .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore"], swiftSettings: swiftSettings),
         .testTarget(

@@ -139,7 +139,10 @@ public enum Timestamp {
         } else {
             return nil
         }
-        guard index == u.count else { return nil }
+        guard index == u.count, abs(offset) < 86_400 else { return nil }
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+        let daysInMonth: [Int64] = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard day <= daysInMonth[Int(month - 1)] else { return nil }
         // Days from civil (inverse of the above).
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400

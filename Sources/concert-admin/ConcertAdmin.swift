@@ -13,7 +13,7 @@ struct ConcertAdmin: ParsableCommand {
         commandName: "concert-admin",
         abstract: "Operator tasks: migrate the schema, create performances, mint bearer tokens.",
         discussion: "Reads CONCERT_MARIADB_URL, CONCERT_REDIS_URL and CONCERT_JWT_SECRET from the environment.",
-        subcommands: [Migrate.self, CreatePerformance.self, Token.self]
+        subcommands: [Migrate.self, CreatePerformance.self, Token.self, Tokens.self]
     )
 
     static func main() { runCommandLine(ConcertAdmin.self) }
@@ -161,6 +161,39 @@ extension ConcertAdmin {
             let signer: BearerTokenSigner
             do { signer = try BearerTokenSigner(secret: secret) } catch { throw OperatorError("CONCERT_JWT_SECRET: \(error)") }
             print(signer.token(userID: user, issuedAt: Int64(Date().timeIntervalSince1970), ttlSeconds: ttl))
+        }
+    }
+
+    struct Tokens: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print signed tokens for a range of users, one \"USER TOKEN\" line each (for load tests and demos)."
+        )
+
+        @Option(help: "First user id.")
+        var first: Int64 = 1
+
+        @Option(help: "How many users.")
+        var count: Int64
+
+        @Option(help: "Seconds until the tokens expire.")
+        var ttl: Int64 = 3600
+
+        func validate() throws {
+            guard first > 0, (1...1_000_000).contains(count), ttl > 0 else {
+                throw ValidationError("--first must be positive, --count 1…1000000, --ttl positive")
+            }
+        }
+
+        func run() throws {
+            let secret = try environment("CONCERT_JWT_SECRET", example: "a random string of at least 32 bytes")
+            let signer: BearerTokenSigner
+            do { signer = try BearerTokenSigner(secret: secret) } catch { throw OperatorError("CONCERT_JWT_SECRET: \(error)") }
+            let now = Int64(Date().timeIntervalSince1970)
+            var out = ""
+            for user in first..<(first + count) {
+                out += "\(user) \(signer.token(userID: user, issuedAt: now, ttlSeconds: ttl))\n"
+            }
+            FileHandle.standardOutput.write(Data(out.utf8))
         }
     }
 }

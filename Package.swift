@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "concert-ingest", targets: ["concert-ingest"]),
         .executable(name: "concert-batch", targets: ["concert-batch"]),
         .executable(name: "concert-admin", targets: ["concert-admin"]),
+        .executable(name: "concert-bench-bare", targets: ["concert-bench-bare"]),
     ],
     dependencies: [
         // Traits off: we need neither swift-configuration nor the extra Foundation glue.
@@ -93,6 +94,13 @@ let package = Package(
                 "MariaDBStore", "RedisStore", "TokenAuth", "BatchRunner", "ConcertCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Benchmark baseline: a bare Hummingbird endpoint of the ingest's shape (deploy/bench/ingest).
+        .executableTarget(
+            name: "concert-bench-bare",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
 

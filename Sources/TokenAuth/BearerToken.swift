@@ -1,12 +1,17 @@
 // swift-crypto 3.12 does not yet mark SymmetricKey Sendable; it is an immutable value, safe to share.
 @preconcurrency import Crypto
 import Foundation
+import Synchronization
 
 /// HS256 JSON Web Tokens: the only algorithm we accept, with `sub` (a positive decimal user id) and `exp`
 /// required and `nbf` honoured. The header's `alg` must be exactly `HS256`: `none` and every other
 /// algorithm are refused before any signature work, so a token cannot choose how it is checked.
 public struct BearerTokenVerifier: Sendable {
     private let key: SymmetricKey
+    /// Tokens whose signature and claims were already checked: a buyer sends the same token with every
+    /// request, and verifying it again (two base64 decodes, two JSON parses, an HMAC) cost more CPU than
+    /// everything else the ingest does per request. The time claims are still checked on every use.
+    private let verified = VerifiedTokens(capacity: 200_000)
     /// Clock skew allowed on `exp` and `nbf`.
     public var leeway: Int64 = 5
 
@@ -19,6 +24,19 @@ public struct BearerTokenVerifier: Sendable {
 
     /// The token's user id, or why the token is refused.
     public func userID(fromToken token: some StringProtocol, now: Int64) throws(TokenError) -> Int64 {
+        let token = String(token)
+        if let known = verified.lookup(token) {
+            guard Double(now) < known.exp + Double(leeway) else { throw .expired }
+            if let nbf = known.nbf { guard Double(now + leeway) >= nbf else { throw .notYetValid } }
+            return known.user
+        }
+        let (user, exp, nbf) = try verify(token, now: now)
+        verified.insert(token, VerifiedTokens.Entry(user: user, exp: exp, nbf: nbf))
+        return user
+    }
+
+    /// The full check: header, signature, then claims.
+    private func verify(_ token: String, now: Int64) throws(TokenError) -> (Int64, Double, Double?) {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard token.utf8.count <= 4096, parts.count == 3 else { throw .malformed }
         guard let headerBytes = Base64URL.decode(parts[0]),
@@ -40,7 +58,7 @@ public struct BearerTokenVerifier: Sendable {
         }
         guard let sub = claims.sub else { throw .missingClaim("sub") }
         guard let user = Int64(sub), user > 0, String(user) == sub else { throw .badSubject }
-        return user
+        return (user, exp, claims.nbf)
     }
 
     private struct Header: Decodable {
@@ -91,25 +109,83 @@ public enum TokenError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Base64url without padding (RFC 7515 §2).
+/// Base64url without padding (RFC 7515 §2), by table: no Foundation string rewriting on the hot path.
 enum Base64URL {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    private static let values: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (index, byte) in alphabet.enumerated() { table[Int(byte)] = UInt8(index) }
+        return table
+    }()
+
     static func encode(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count * 4 + 2) / 3)
+        var index = 0
+        while index + 2 < bytes.count {
+            let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
+            index += 3
+        }
+        let rest = bytes.count - index
+        if rest == 1 {
+            let n = UInt32(bytes[index]) << 16
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)]]
+        } else if rest == 2 {
+            let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)]]
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
+    /// nil for anything outside the url-safe alphabet (padding, `+`, `/` included) or of impossible length.
     static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        guard text.utf8.allSatisfy({ $0 != UInt8(ascii: "=") && $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "/") })
-        else { return nil }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        switch base64.utf8.count % 4 {
-        case 0: break
-        case 2: base64 += "=="
-        case 3: base64 += "="
-        default: return nil
+        let input = Array(text.utf8)
+        guard input.count % 4 != 1 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(input.count * 3 / 4)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for byte in input {
+            let value = values[Int(byte)]
+            guard value != 0xFF else { return nil }
+            accumulator = accumulator << 6 | UInt32(value)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+            }
         }
-        return Data(base64Encoded: base64).map { Array($0) }
+        // Leftover bits must be zero (canonical encoding), or two texts would decode to the same bytes.
+        guard accumulator & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
+        return out
+    }
+}
+
+/// A bounded set of verified tokens. Cleared whole when full: simple, and a burst of new tokens only costs a
+/// round of re-verification.
+final class VerifiedTokens: Sendable {
+    struct Entry: Sendable {
+        let user: Int64
+        let exp: Double
+        let nbf: Double?
+    }
+
+    private let capacity: Int
+    private let entries = Mutex<[String: Entry]>([:])
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    func lookup(_ token: String) -> Entry? {
+        entries.withLock { $0[token] }
+    }
+
+    func insert(_ token: String, _ entry: Entry) {
+        entries.withLock {
+            if $0.count >= capacity { $0.removeAll(keepingCapacity: true) }
+            $0[token] = entry
+        }
     }
 }

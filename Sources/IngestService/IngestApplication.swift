@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import Prometheus
 import RedisStore
 import ServiceLifecycle
 import ReservationCore
@@ -13,7 +14,12 @@ import TokenAuth
 /// Threads: HTTP is served on SwiftNIO's event loops and handlers run as Swift tasks; neither ever calls
 /// hiredis. Redis work goes to `RedisClient`, whose own threads (one per connection) block in hiredis and
 /// send whatever handlers queued meanwhile as one pipeline.
-public func buildApplication(configuration: IngestConfiguration, logger: Logger) throws -> some ApplicationProtocol {
+///
+/// `metrics` is the registry `GET /metrics` shows; the caller bootstraps swift-metrics with it (only `@main`
+/// bootstraps global systems), so the router's and the Redis client's metrics land there too.
+public func buildApplication(
+    configuration: IngestConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+) throws -> some ApplicationProtocol {
     let verifier: BearerTokenVerifier
     do { verifier = try BearerTokenVerifier(secret: configuration.jwtSecret) } catch {
         throw IngestConfigurationError("CONCERT_JWT_SECRET: \(error)")
@@ -27,8 +33,15 @@ public func buildApplication(configuration: IngestConfiguration, logger: Logger)
         routing: routing, maxBodyBytes: configuration.maxBodyBytes, logger: logger
     )
     let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: MetricsMiddleware())
     router.add(middleware: APIErrorMiddleware(routes: IntakeController.routes))
     controller.addRoutes(to: router)
+    router.get("/metrics") { _, _ -> Response in
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer()))
+        )
+    }
 
     var http = HTTP1Channel.Configuration()
     http.idleTimeout = .seconds(configuration.idleTimeoutSeconds)

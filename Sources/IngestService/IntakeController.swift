@@ -27,6 +27,7 @@ struct IntakeController: Sendable {
         (.get, "/v1/performances"),
         (.get, "/v1/performances/:performanceId/seats"),
         (.get, "/healthz"),
+        (.get, "/metrics"),
     ]
 
     func addRoutes(to router: Router<BasicRequestContext>) {

@@ -3,6 +3,8 @@ import ConcertCommandLine
 import Foundation
 import Hummingbird
 import IngestService
+import Metrics
+import Prometheus
 
 @main
 struct ConcertIngest: AsyncParsableCommand {
@@ -31,7 +33,17 @@ struct ConcertIngest: AsyncParsableCommand {
         do { configuration = try IngestConfiguration.fromEnvironment() } catch { throw OperatorError("\(error)") }
         configuration.host = host
         configuration.port = port
-        let app = try buildApplication(configuration: configuration, logger: logger)
+        // Request counts by route and code, latency histograms, Redis pipeline sizes: all into one registry.
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .seconds(2.5),
+        ]
+        factory.defaultValueHistogramBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+        MetricsSystem.bootstrap(factory)
+        let app = try buildApplication(configuration: configuration, logger: logger, metrics: registry)
         try await app.runService()
     }
 

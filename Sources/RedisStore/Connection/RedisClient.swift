@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 
 /// Async facade over `RedisConnection` for servers: callers on the Swift concurrency pool or NIO
 /// event loops never block.
@@ -100,8 +101,14 @@ public final class RedisClient: Sendable {
     /// The body of one worker thread; `connection` lives and dies on this thread only.
     private static func runWorker(queue: RequestQueue, url: RedisURL, connectTimeout: Duration, commandTimeout: Duration) {
         var connection: RedisConnection?
+        // swift-metrics handles (no-ops unless the process bootstrapped a backend, as concert-ingest does).
+        let pipelineSize = Recorder(label: "concert_redis_pipeline_commands", aggregate: true)
+        let roundTrips = Counter(label: "concert_redis_round_trips_total")
+        let failures = Counter(label: "concert_redis_failed_round_trips_total")
         while let batch = queue.nextBatch() {
             let commands: [[[UInt8]]] = batch.flatMap { (request: PendingRequest) -> [[[UInt8]]] in request.commands }
+            pipelineSize.record(commands.count)
+            roundTrips.increment()
             let outcome: Result<[RedisValue], RedisError>
             do throws(RedisError) {
                 let live: RedisConnection
@@ -124,6 +131,7 @@ public final class RedisClient: Sendable {
                     offset += count
                 }
             case .failure(let error):
+                failures.increment()
                 for request in batch { request.continuation.resume(returning: .failure(error)) }
             }
         }

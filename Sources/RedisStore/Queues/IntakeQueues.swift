@@ -1,3 +1,4 @@
+import Metrics
 import ReservationCore
 import Synchronization
 
@@ -7,9 +8,16 @@ public final class IntakeQueues: Sendable {
     public let redis: RedisClient
     /// SHA1 of the enqueue script once Redis has it (loaded lazily, and again after a Redis restart).
     private let enqueueSHA = Mutex<String?>(nil)
+    /// Requests acknowledged by Redis, by kind (replays of an Idempotency-Key are not counted again).
+    private let queued: [RequestKind: Counter]
 
     public init(redis: RedisClient) {
         self.redis = redis
+        var queued: [RequestKind: Counter] = [:]
+        for kind in RequestKind.allCases {
+            queued[kind] = Counter(label: "concert_ingest_queued_total", dimensions: [("kind", kind.rawValue)])
+        }
+        self.queued = queued
     }
 
     /// The answer to an accepted write.
@@ -43,6 +51,7 @@ public final class IntakeQueues: Sendable {
         guard let accepted = Accepted(scriptReply: reply) else {
             throw RedisError.protocolError("unexpected reply to the enqueue script")
         }
+        if accepted.isNew { queued[request.kind]?.increment() }
         return accepted
     }
 

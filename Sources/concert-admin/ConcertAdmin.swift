@@ -13,7 +13,7 @@ struct ConcertAdmin: ParsableCommand {
         commandName: "concert-admin",
         abstract: "Operator tasks: migrate the schema, create performances, mint bearer tokens.",
         discussion: "Reads CONCERT_MARIADB_URL, CONCERT_REDIS_URL and CONCERT_JWT_SECRET from the environment.",
-        subcommands: [Migrate.self, CreatePerformance.self, Token.self, Tokens.self]
+        subcommands: [Migrate.self, CreatePerformance.self, Token.self, Tokens.self, Verify.self]
     )
 
     static func main() { runCommandLine(ConcertAdmin.self) }
@@ -194,6 +194,33 @@ extension ConcertAdmin {
                 out += "\(user) \(signer.token(userID: user, issuedAt: now, ttlSeconds: ttl))\n"
             }
             FileHandle.standardOutput.write(Data(out.utf8))
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the invariants in MariaDB and Redis; exit 1 with a list of violations.",
+            discussion: """
+                No seat in two live reservations; seats agree with reservation states; at most 4 seats per user and \
+                performance; every reservation created by one recorded request; every balance equals its ledger and \
+                is not negative; every confirmed reservation paid once (cancelled ones refunded); nothing left in \
+                flight with no pass running. Run it after an incident; the tests run it after every fault.
+                """
+        )
+
+        func run() throws {
+            let database = try openDatabase()
+            let redisText = try environment("CONCERT_REDIS_URL", example: "redis://127.0.0.1:6379/0")
+            let redis: RedisConnection
+            do { redis = try RedisConnection(url: try RedisURL(parsing: redisText)) } catch {
+                throw OperatorError("Redis is unreachable: \(error)")
+            }
+            let violations = try InvariantCheck(database: database, redis: redis).run()
+            guard violations.isEmpty else {
+                for violation in violations { print(violation) }
+                throw OperatorError("\(violations.count) invariant violations (listed on stdout)")
+            }
+            print("verify: all invariants hold")
         }
     }
 }

@@ -52,6 +52,7 @@ extension IntegrationSuite {
             try second.requireSuccess()
 
             #expect(try Self.outcomeCount() == 50_000)
+            try Stack.run("concert-admin", ["verify"]).requireSuccess()
             #expect(try Stack.doubleBookedSeats() == 0)
             #expect(try Stack.inconsistentReservations() == 0)
             #expect(try Stack.usersOverLimit() == 0)

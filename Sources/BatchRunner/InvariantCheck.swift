@@ -1,0 +1,113 @@
+import Foundation
+import MariaDBStore
+import RedisStore
+import ReservationCore
+
+/// `concert-admin verify`: the product's promises, checked against MariaDB and Redis as they are now.
+/// Each check is one query whose rows are violations, so a reader can run any of them by hand.
+public struct InvariantCheck {
+    public struct Violation: Sendable, CustomStringConvertible {
+        public var rule: String
+        public var detail: String
+        public var description: String { "\(rule): \(detail)" }
+    }
+
+    let database: MariaDBConnection
+    let redis: RedisConnection
+    let leaseMillis: Int
+
+    public init(database: MariaDBConnection, redis: RedisConnection, leaseMillis: Int = 10_000) {
+        self.database = database
+        self.redis = redis
+        self.leaseMillis = leaseMillis
+    }
+
+    static let sqlChecks: [(rule: String, sql: String)] = [
+        ("a seat is in two live reservations", """
+            SELECT CONCAT('performance ', rs.performance_id, ' seat ', rs.seat_id, ': reservations ',
+                          GROUP_CONCAT(r.id ORDER BY r.id))
+            FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
+            WHERE r.state IN ('held', 'confirmed')
+            GROUP BY rs.performance_id, rs.seat_id HAVING COUNT(*) > 1 LIMIT 100
+            """),
+        ("a reservation's seats disagree with its state", """
+            SELECT CONCAT('reservation ', r.id, ' is ', r.state, ' but seat ', rs.seat_id, ' is ',
+                          IF(rs.live IS NULL, 'free', 'live'))
+            FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id
+            WHERE (r.state IN ('held', 'confirmed')) <> (rs.live IS NOT NULL) LIMIT 100
+            """),
+        ("a user has more than 4 seats of one performance", """
+            SELECT CONCAT('user ', r.user_id, ' performance ', r.performance_id, ': ', COUNT(*), ' seats')
+            FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id
+            WHERE rs.live = 1 GROUP BY r.performance_id, r.user_id HAVING COUNT(*) > 4 LIMIT 100
+            """),
+        ("a reservation was created by more than one request", """
+            SELECT CONCAT('request ', request_id, ' created ', COUNT(*), ' reservations')
+            FROM reservations GROUP BY request_id HAVING COUNT(*) > 1 LIMIT 100
+            """),
+        ("a reservation has no recorded outcome", """
+            SELECT CONCAT('reservation ', r.id, ' (request ', r.request_id, ')')
+            FROM reservations r LEFT JOIN request_outcomes o ON o.request_id = r.request_id
+            WHERE o.request_id IS NULL LIMIT 100
+            """),
+        ("a balance differs from its ledger", """
+            SELECT CONCAT('user ', b.user_id, ': balance ', b.balance, ', ledger ', COALESCE(l.total, 0))
+            FROM balances b LEFT JOIN (SELECT user_id, SUM(amount) AS total FROM ledger GROUP BY user_id) l
+              ON l.user_id = b.user_id
+            WHERE b.balance <> COALESCE(l.total, 0) LIMIT 100
+            """),
+        ("a ledger has no balance row", """
+            SELECT CONCAT('user ', l.user_id, ': ledger ', SUM(l.amount)) FROM ledger l
+            LEFT JOIN balances b ON b.user_id = l.user_id WHERE b.user_id IS NULL GROUP BY l.user_id LIMIT 100
+            """),
+        ("a balance is negative", """
+            SELECT CONCAT('user ', user_id, ': ', balance) FROM balances WHERE balance < 0 LIMIT 100
+            """),
+        ("a reservation's payments do not match its state", """
+            SELECT CONCAT('reservation ', r.id, ' is ', r.state, ' with ', COALESCE(p.payments, 0), ' payments and ',
+                          COALESCE(p.refunds, 0), ' refunds')
+            FROM reservations r LEFT JOIN (
+              SELECT reservation_id, SUM(kind = 'payment') AS payments, SUM(kind = 'refund') AS refunds,
+                     SUM(CASE WHEN kind = 'payment' THEN -amount ELSE 0 END) AS paid
+              FROM ledger WHERE reservation_id IS NOT NULL GROUP BY reservation_id) p ON p.reservation_id = r.id
+            WHERE CASE r.state
+              WHEN 'confirmed' THEN COALESCE(p.payments, 0) <> 1 OR COALESCE(p.refunds, 0) <> 0 OR p.paid <> r.amount
+              WHEN 'cancelled' THEN COALESCE(p.payments, 0) > 1 OR COALESCE(p.payments, 0) <> COALESCE(p.refunds, 0)
+              ELSE COALESCE(p.payments, 0) <> 0 OR COALESCE(p.refunds, 0) <> 0 END
+            LIMIT 100
+            """),
+    ]
+
+    public func run() throws -> [Violation] {
+        var violations: [Violation] = []
+        for check in Self.sqlChecks {
+            for row in try database.query(check.sql) {
+                violations.append(Violation(rule: check.rule, detail: row.first?.text ?? "?"))
+            }
+        }
+        violations += try redisChecks()
+        return violations
+    }
+
+    /// In-flight work must belong to a live pass: entries older than a lease while nobody holds the lock mean a
+    /// pass died and no pass has run since.
+    func redisChecks() throws -> [Violation] {
+        let queues = PassQueues(redis: redis)
+        let lockHeld = try redis.command(["EXISTS", RedisKeys.lock(.general)]).int == 1
+        guard !lockHeld else { return [] }
+        var violations: [Violation] = []
+        let nowMillis = Int64(Date().timeIntervalSince1970 * 1000)
+        for queue in try queues.knownQueues() {
+            let entries = try queues.inflight(queue)
+            let stale = entries.compactMap { try? QueuedRequest(wireFormat: $0) }
+                .filter { nowMillis - $0.acceptedAtMillis > Int64(leaseMillis) }
+            if !stale.isEmpty {
+                violations.append(Violation(
+                    rule: "requests in flight with no pass running",
+                    detail: "queue \(queue): \(stale.count) requests (run concert-batch flush to finish them)"
+                ))
+            }
+        }
+        return violations
+    }
+}

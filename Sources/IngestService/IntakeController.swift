@@ -53,7 +53,20 @@ struct IntakeController: Sendable {
         let amount: Int64
     }
 
-    struct EmptyBody: Decodable {}
+    /// `{}`: any JSON object (its fields are ignored), and nothing else. The synthesized decoder of an empty
+    /// struct reads nothing, so it would accept `[]`, `5` or `"x"`; asking for an object refuses them.
+    struct EmptyBody: Decodable {
+        private struct AnyKey: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init?(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        init(from decoder: any Decoder) throws {
+            _ = try decoder.container(keyedBy: AnyKey.self)
+        }
+    }
 
     @Sendable func reserve(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let user = try admit(request)
@@ -208,7 +221,9 @@ struct IntakeController: Sendable {
             throw APIError.tooLarge
         }
         if allowEmpty, buffer.readableBytes == 0 { return try JSONDecoder().decode(Body.self, from: Data("{}".utf8)) }
-        guard contentType.hasPrefix("application/json") else { throw APIError.unsupportedMediaType }
+        // The media type itself, parameters (`; charset=utf-8`) aside: `application/jsonx` is not JSON.
+        let mediaType = contentType.prefix { $0 != ";" }.trimmingCharacters(in: .whitespaces)
+        guard mediaType == "application/json" else { throw APIError.unsupportedMediaType }
         do {
             return try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
         } catch {

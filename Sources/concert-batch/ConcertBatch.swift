@@ -139,9 +139,16 @@ func runPass(_ mode: BatchPass.Mode, configuration: BatchConfiguration, logger: 
         }
         print(message)
     case .success(.completed(let summary)):
+        // `run` prints no text summary (its stdout is one JSON object per line for the journal), so this line is
+        // its summary: it carries the same counts as flush's text, money included.
         logger.info("pass done", metadata: [
             "requests": "\(summary.decided)", "replayed": "\(summary.replayed)", "batches": "\(summary.batches)",
             "expired": "\(summary.expired)", "seconds": "\(String(format: "%.3f", summary.seconds))",
+            "payments": "\(summary.outcomes[.pay]?["done"] ?? 0)",
+            "cancellations": "\(summary.outcomes[.cancel]?["done"] ?? 0)",
+            "money.charges": "\(summary.money[.charge] ?? 0)",
+            "money.payments": "\(summary.money[.payment] ?? 0)",
+            "money.refunds": "\(summary.money[.refund] ?? 0)",
         ])
         if printSummary { print(summary.text) }
     }

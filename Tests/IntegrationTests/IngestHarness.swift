@@ -29,7 +29,7 @@ final class IngestHarness: @unchecked Sendable {  // the process handle is only 
     }
 
     func stop() {
-        process.kill(SIGTERM)
+        process.kill(SIGKILL)  // the test runner blocks signals its children inherit; SIGKILL cannot be blocked
     }
 
     /// Sends a request; answers the status code and the parsed JSON body (nil when the body is not JSON).

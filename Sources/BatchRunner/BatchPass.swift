@@ -38,6 +38,12 @@ public final class BatchPass {
     var summary = PassSummary()
     var clock = ContinuousClock()
     var batchNumber = 0
+    /// Seats of each performance visited, loaded once per pass (we hold the lock, so nobody else changes them)
+    /// and kept current as batches commit and holds expire. A missing key: not loaded yet; nil: no such performance.
+    var inventories: [QueueName: PerformanceInventory?] = [:]
+    /// Batches one queue gets per visit before the sweep moves on, so one busy performance cannot starve the
+    /// others' expiry and requests (at the 250 ms target, about two seconds).
+    static let batchesPerVisit = 8
     /// Called after every batch (progress lines, tests that kill the pass mid-way).
     public var onBatch: ((PassSummary) -> Void)?
 
@@ -66,10 +72,12 @@ public final class BatchPass {
     /// taken but not committed stays in flight for the next pass.
     public func execute(_ mode: Mode) throws -> Result {
         let start = clock.now
+        if let stored = try queues.loadCostModel() { model = BatchCostModel(serialized: stored) }
         guard try acquireLock(mode) else { return .lockHeld }
         defer { try? queues.releaseLock(.general, token: lockToken) }
-        if let stored = try queues.loadCostModel() { model = BatchCostModel(serialized: stored) }
 
+        // The first sweep visits every queue whatever the budget (so every performance's holds expire); later
+        // sweeps go round the queues until they are empty or the budget is spent.
         let deadline: ContinuousClock.Instant? = if case .run(let budget) = mode { start + .seconds(budget) } else { nil }
         var sweep = 0
         while true {
@@ -77,7 +85,7 @@ public final class BatchPass {
             var workLeft = false
             for queue in try queuesToVisit() {
                 if let deadline, sweep > 1, clock.now >= deadline { break }
-                try drain(queue, deadline: sweep > 1 ? deadline : nil)
+                try visit(queue, deadline: sweep > 1 ? deadline : nil)
                 let waiting = try queues.depth(queue)
                 let inFlight = try queues.inflight(queue).count
                 if waiting > 0 || inFlight > 0 { workLeft = true }
@@ -131,12 +139,17 @@ public final class BatchPass {
         return visit.sorted { ($0 == .general ? "" : $0.tag) < ($1 == .general ? "" : $1.tag) }
     }
 
-    private func drain(_ queue: QueueName, deadline: ContinuousClock.Instant?) throws {
-        var inventory: PerformanceInventory?
+    /// One visit of a queue: expire its performance's overdue holds, finish what a dead pass left in flight, then
+    /// up to `batchesPerVisit` batches.
+    private func visit(_ queue: QueueName, deadline: ContinuousClock.Instant?) throws {
         var seatMapChanged = false
         if case .performance(let id) = queue {
+            if inventories[queue] == nil { inventories[queue] = try database.loadInventory(performance: id) }
             let expired = try database.expireHolds(performance: id, now: now())
             if !expired.isEmpty {
+                for reservation in expired {
+                    inventories[queue]??.release(reservation.seatIDs, of: reservation.userID)
+                }
                 var publication = PassQueues.Publication()
                 publication.reservations = expired
                 try queues.publishCaches(publication)
@@ -144,34 +157,32 @@ public final class BatchPass {
                 seatMapChanged = true
                 logger.info("expired holds", metadata: ["queue": "\(queue)", "holds": "\(expired.count)"])
             }
-            inventory = try database.loadInventory(performance: id)
         }
+        var inventory = inventories[queue] ?? nil
+        defer { if case .performance = queue { inventories[queue] = inventory } }
 
-        var recovering = true
-        while true {
+        let leftovers = try queues.inflight(queue)
+        if !leftovers.isEmpty {
+            logger.notice("finishing requests an interrupted pass left in flight", metadata: [
+                "queue": "\(queue)", "requests": "\(leftovers.count)",
+            ])
+            try process(leftovers, from: queue, inventory: &inventory, recovered: true)
+            seatMapChanged = true
+            try renewLock()
+        }
+        for _ in 0..<Self.batchesPerVisit {
             if let deadline, clock.now >= deadline { break }
-            let entries: [String]
-            if recovering {
-                recovering = false
-                entries = try queues.inflight(queue)
-                if entries.isEmpty { continue }
-                logger.notice("finishing requests an interrupted pass left in flight", metadata: [
-                    "queue": "\(queue)", "requests": "\(entries.count)",
-                ])
-                try process(entries, from: queue, inventory: &inventory, recovered: true)
-            } else {
-                let size = nextBatchSize()
-                let batchStart = clock.now
-                let predicted = model.fit?.predictedSeconds(size: size)
-                entries = try queues.take(queue, limit: size)
-                if entries.isEmpty { break }
-                try process(entries, from: queue, inventory: &inventory, recovered: false)
-                let seconds = (clock.now - batchStart).seconds
-                if let predicted, entries.count == size, seconds > 0 {
-                    summary.predictionErrors.append(abs(predicted - seconds) / seconds)
-                }
-                model.record(size: entries.count, seconds: seconds)
+            let size = nextBatchSize()
+            let batchStart = clock.now
+            let predicted = model.fit?.predictedSeconds(size: size)
+            let entries = try queues.take(queue, limit: size)
+            if entries.isEmpty { break }
+            try process(entries, from: queue, inventory: &inventory, recovered: false)
+            let seconds = (clock.now - batchStart).seconds
+            if let predicted, entries.count == size, seconds > 0 {
+                summary.predictionErrors.append(abs(predicted - seconds) / seconds)
             }
+            model.record(size: entries.count, seconds: seconds)
             seatMapChanged = true
             try renewLock()
         }

@@ -25,9 +25,10 @@ public struct MetricsFile {
         }
     }
 
-    /// Writes the file for a run. `summary` is nil for a run that failed before it counted anything.
+    /// Writes the file for a run. `summary` is nil for a run that failed before it counted anything; `model` nil
+    /// or without a fit, and `queues` nil, keep the previous file's values.
     public func write(summary: PassSummary?, failed: Bool, durationSeconds: Double, model: BatchCostModel?,
-                      queues: [QueueGauge], now: Double) throws {
+                      queues: [QueueGauge]?, now: Double) throws {
         let previous = (try? String(contentsOfFile: path, encoding: .utf8)).map(Self.parse) ?? [:]
         func total(_ key: String, adding value: Double) -> Double { (previous[key] ?? 0) + value }
 
@@ -67,22 +68,33 @@ public struct MetricsFile {
 
         let fit = model?.fit
         metric("concert_batch_cost_per_request_seconds", "gauge", "Fitted cost per request (batch time = cost per request * batch size + overhead).",
-               [("", fit?.costPerRequest ?? 0)])
+               [("", fit?.costPerRequest ?? previous["concert_batch_cost_per_request_seconds"] ?? 0)])
         metric("concert_batch_overhead_seconds", "gauge", "Fitted fixed cost per batch (batch time = cost per request * batch size + overhead).",
-               [("", fit?.overhead ?? 0)])
+               [("", fit?.overhead ?? previous["concert_batch_overhead_seconds"] ?? 0)])
         if let error = summary?.medianPredictionError {
             metric("concert_batch_prediction_error_ratio", "gauge", "Median relative error of the model's predicted batch time in the last run.",
                    [("", error)])
         }
 
+        func previousSeries(_ name: String) -> [(String, Double)] {
+            previous.filter { $0.key.hasPrefix(name + "{") }.sorted { $0.key < $1.key }
+                .map { (String($0.key.dropFirst(name.count)), $0.value) }
+        }
         metric("concert_queue_depth", "gauge", "Requests waiting, per performance not yet started.",
-               queues.map { ("{performance=\"\($0.performanceID)\"}", Double($0.depth)) })
+               queues?.map { ("{performance=\"\($0.performanceID)\"}", Double($0.depth)) } ?? previousSeries("concert_queue_depth"))
         metric("concert_queue_oldest_age_seconds", "gauge", "Age of the oldest waiting request, per performance not yet started (0 when empty).",
-               queues.map { ("{performance=\"\($0.performanceID)\"}", $0.oldestAgeSeconds) })
+               queues?.map { ("{performance=\"\($0.performanceID)\"}", $0.oldestAgeSeconds) }
+                   ?? previousSeries("concert_queue_oldest_age_seconds"))
 
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        // Leftovers of runs killed mid-write (not *.prom, so the collector ignores them, but they pile up).
+        let base = (path as NSString).lastPathComponent
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory)) ?? []
+        where name.hasPrefix(base + ".tmp.") {
+            try? FileManager.default.removeItem(atPath: (directory.isEmpty ? "." : directory) + "/" + name)
         }
         let temporary = path + ".tmp.\(getpid())"
         try out.write(toFile: temporary, atomically: false, encoding: .utf8)

@@ -25,7 +25,16 @@ public func runCommandLine<Command: ParsableCommand>(_ command: Command.Type, ar
 /// Bootstraps swift-log once per process: one JSON object per line on stdout (journald, CloudWatch and
 /// Loki agents read that), level from `CONCERT_LOG_LEVEL` (default info).
 public func bootstrapLogging(label: String) -> Logger {
-    let level = ProcessInfo.processInfo.environment["CONCERT_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
+    var level = Logger.Level.info
+    if let text = ProcessInfo.processInfo.environment["CONCERT_LOG_LEVEL"], !text.isEmpty {
+        if let parsed = Logger.Level(rawValue: text.lowercased()) {
+            level = parsed
+        } else {
+            FileHandle.standardError.write(Data(
+                "\(label): CONCERT_LOG_LEVEL '\(text)' is not one of trace, debug, info, notice, warning, error, critical; using info\n".utf8
+            ))
+        }
+    }
     LoggingSystem.bootstrap { label in
         var handler = JSONLogHandler(label: label)
         handler.logLevel = level

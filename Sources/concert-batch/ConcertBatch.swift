@@ -115,12 +115,16 @@ func runPass(_ mode: BatchPass.Mode, configuration: BatchConfiguration, logger: 
     }
 
     let duration = Date().timeIntervalSince(started)
-    if let path = configuration.metricsFile {
+    // A run that found the lock held did nothing: the pass that holds it writes the file.
+    let lockHeld: Bool = if case .success(.lockHeld) = outcome { true } else { false }
+    if let path = configuration.metricsFile, !lockHeld {
         do {
             let failed: Bool = if case .failure = outcome { true } else { false }
+            // After a failure the queue gauges may be unreadable (the server that failed); the file then keeps
+            // the last known values rather than dropping the series the alerts watch.
             try MetricsFile(path: path).write(
                 summary: pass?.currentSummary, failed: failed, durationSeconds: duration, model: pass?.costModel,
-                queues: (try? pass?.queueGauges()) ?? [], now: Date().timeIntervalSince1970
+                queues: try? pass?.queueGauges(), now: Date().timeIntervalSince1970
             )
         } catch {
             logger.error("could not write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])
@@ -132,12 +136,10 @@ func runPass(_ mode: BatchPass.Mode, configuration: BatchConfiguration, logger: 
         logger.error("pass failed", metadata: ["error": "\(error)"])
         throw OperatorError("\(error)")
     case .success(.lockHeld):
-        let message = "another pass holds the lock; nothing to do (exit 0)"
-        logger.notice("another pass holds the lock")
         if case .flush(let timeout) = mode {
             throw OperatorError("another pass held the lock for the whole --lock-timeout of \(timeout) s; try again or raise it")
         }
-        print(message)
+        logger.notice("another pass holds the lock; nothing to do, exiting 0")
     case .success(.completed(let summary)):
         // `run` prints no text summary (its stdout is one JSON object per line for the journal), so this line is
         // its summary: it carries the same counts as flush's text, money included.

@@ -11,21 +11,34 @@ final class IngestHarness: @unchecked Sendable {  // the process handle is only 
     let session: URLSession
 
     init(environment: [String: String] = [:]) async throws {
-        let port = Int.random(in: 20_000...40_000)
-        process = try Stack.start("concert-ingest", ["--port", String(port)], environment: environment)
-        base = URL(string: "http://127.0.0.1:\(port)")!
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpMaximumConnectionsPerHost = 64
         configuration.timeoutIntervalForRequest = 30
         session = URLSession(configuration: configuration)
-        for _ in 0..<100 {
-            if let (status, _) = try? await send("GET", "/healthz"), status == 200 { return }
-            try await Task.sleep(for: .milliseconds(100))
+        // Below Linux's ephemeral range (32768+), so no outgoing connection holds it; retried if taken anyway.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let port = Int.random(in: 20_000...32_000)
+            let started = try Stack.start("concert-ingest", ["--port", String(port)], environment: environment)
+            let base = URL(string: "http://127.0.0.1:\(port)")!
+            for _ in 0..<100 {
+                if let (status, _, _) = try? await Self.raw(session, base, "GET", "/healthz", token: nil, body: nil,
+                                                           contentType: nil, headers: [:]),
+                   status == 200 || status == 503 {
+                    process = started
+                    self.base = base
+                    return
+                }
+                if !started.process.isRunning { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            started.kill(SIGKILL)
+            let output = started.wait()
+            if attempt < 3, output.stdout.contains("in use") || output.stderr.contains("in use") { continue }
+            Issue.record("concert-ingest did not start: \(output.stderr) \(output.stdout.suffix(2000))")
+            throw Stack.ProcessFailure()
         }
-        stop()
-        let output = process.wait()
-        Issue.record("concert-ingest did not become healthy: \(output.stderr) \(output.stdout.suffix(2000))")
-        throw Stack.ProcessFailure()
     }
 
     func stop() {
@@ -44,6 +57,13 @@ final class IngestHarness: @unchecked Sendable {  // the process handle is only 
     func raw(
         _ method: String, _ path: String, token: String? = nil, body: Data? = nil, contentType: String? = "application/json",
         headers: [String: String] = [:]
+    ) async throws -> (Int, [String: String], Data) {
+        try await Self.raw(session, base, method, path, token: token, body: body, contentType: contentType, headers: headers)
+    }
+
+    static func raw(
+        _ session: URLSession, _ base: URL, _ method: String, _ path: String, token: String?, body: Data?,
+        contentType: String?, headers: [String: String]
     ) async throws -> (Int, [String: String], Data) {
         var request = URLRequest(url: base.appendingPathComponent(path))
         request.httpMethod = method

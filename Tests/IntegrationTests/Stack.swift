@@ -35,9 +35,18 @@ enum Stack {
             .token(userID: user, issuedAt: Int64(Date().timeIntervalSince1970), ttlSeconds: ttl)
     }
 
-    /// Empties the test Redis database and every product table, with the schema migrated.
+    /// Removes the product's Redis keys and empties every product table, with the schema migrated.
     static func reset() throws {
-        _ = try redis().command(["FLUSHDB"])
+        // The product's keys only: the Redis adapter's own tests share this database under their own prefix.
+        let redis = try redis()
+        var cursor = "0"
+        repeat {
+            let reply = try redis.command(["SCAN", cursor, "MATCH", "concert:*", "COUNT", "10000"])
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string else { break }
+            let keys = (parts[1].array ?? []).compactMap(\.string)
+            if !keys.isEmpty { _ = try redis.command(["DEL"] + keys) }
+            cursor = next
+        } while cursor != "0"
         try run("concert-admin", ["migrate"]).requireSuccess()
         let db = try database()
         try db.executeScript("""

@@ -117,9 +117,9 @@ struct RedisConnectionTests {
     @Test func commandTimeoutDropsTheConnectionAndTheNextCallReconnects() throws {
         let prefix = TestRedis.uniquePrefix("timeout")
         let redis = try TestRedis.connection(commandTimeout: .milliseconds(300))
-        let start = ContinuousClock.now
+        // BLPOP blocks for 3 s and would then answer nil; an .io error proves the 300 ms timeout cut it short
+        // (no wall-clock assertion: the machine is shared and noisy).
         let error = #expect(throws: RedisError.io) { try redis.command(["BLPOP", prefix + "empty", "3"]) }
-        #expect(ContinuousClock.now - start < .seconds(2))
         #expect(error?.isConnectionError == true)
         #expect(!redis.isConnected)
         #expect(try redis.command(["PING"]) == .status("PONG"))

@@ -16,7 +16,8 @@ public struct BatchConfiguration: Sendable {
     public var batchSizeBounds: ClosedRange<Int> = 50...20_000
     /// A fixed batch size instead of the model's choice (benchmarks compare against size 1).
     public var fixedBatchSize: Int?
-    /// The pass lock's lease: a pass killed with SIGKILL blocks the next one for at most this long.
+    /// The pass lock's lease (`CONCERT_LOCK_LEASE_SECONDS`, default 10): a pass killed with SIGKILL blocks the next
+    /// one for at most this long. Renewed after every batch, so it must exceed the longest batch by a margin.
     public var leaseMillis: Int = 10_000
 
     public init(redisURL: RedisURL, mariaDBURL: MariaDBURL, holdSeconds: Int64, metricsFile: String?) {
@@ -50,7 +51,14 @@ public struct BatchConfiguration: Sendable {
             holdSeconds = value
         }
         let metrics = environment["CONCERT_METRICS_FILE"].flatMap { $0.isEmpty ? nil : $0 }
-        return BatchConfiguration(redisURL: redisURL, mariaDBURL: mariaURL, holdSeconds: holdSeconds, metricsFile: metrics)
+        var configuration = BatchConfiguration(redisURL: redisURL, mariaDBURL: mariaURL, holdSeconds: holdSeconds, metricsFile: metrics)
+        if let text = environment["CONCERT_LOCK_LEASE_SECONDS"], !text.isEmpty {
+            guard let seconds = Double(text), seconds >= 1, seconds <= 600 else {
+                throw ConfigurationError("CONCERT_LOCK_LEASE_SECONDS must be 1…600 seconds, not '\(text)'")
+            }
+            configuration.leaseMillis = Int(seconds * 1000)
+        }
+        return configuration
     }
 }
 

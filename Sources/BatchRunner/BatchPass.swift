@@ -144,7 +144,10 @@ public final class BatchPass {
     private func visit(_ queue: QueueName, deadline: ContinuousClock.Instant?) throws {
         var seatMapChanged = false
         if case .performance(let id) = queue {
-            if inventories[queue] == nil { inventories[queue] = try database.loadInventory(performance: id) }
+            if inventories[queue] == nil {
+                inventories[queue] = try database.loadInventory(performance: id)
+                try renewLock()
+            }
             let expired = try database.expireHolds(performance: id, now: now())
             if !expired.isEmpty {
                 for reservation in expired {

@@ -66,6 +66,7 @@ bench_binaries() {
 # bench_stack: starts the local stack, exports the CONCERT_* variables for the benchmark's database and schema,
 # and empties both (DROP and CREATE the schema, FLUSHDB the Redis database), then migrates.
 bench_stack() {
+  bench_lock
   step "local stack, benchmark database (Redis db $bench_redis_db, MariaDB schema $bench_schema), emptied"
   (cd "$bench_root" && ./deploy/local-stack up) >&2
   eval "$(cd "$bench_root" && ./deploy/local-stack env)"
@@ -142,4 +143,28 @@ machine_busy() {
       -v u2="${b[1]}" -v n2="${b[2]}" -v s2="${b[3]}" -v i2="${b[4]}" -v w2="${b[5]}" -v q2="${b[6]}" -v r2="${b[7]}" -v t2="${b[8]}" \
       'BEGIN { total = (u2+n2+s2+i2+w2+q2+r2+t2) - (u1+n1+s1+i1+w1+q1+r1+t1); idle = (i2+w2) - (i1+w1);
                printf "%.0f", (total > 0 ? 100 * (total - idle) / total : 0) }'
+}
+
+# pick_port PREFERRED: the first free loopback port from PREFERRED on (other sessions may hold the usual ones).
+pick_port() {
+  local port
+  for port in $(seq "$1" $(($1 + 200))); do
+    if port_free "$port"; then echo "$port"; return 0; fi
+  done
+  die "no free port in $1…$(($1 + 200))"
+}
+
+# One benchmark at a time on these servers (a smoke run from ./deploy/test and a measured run would skew each other
+# and share the benchmark database).
+bench_lock() {
+  exec 9>"/tmp/concert-bench-$bench_redis_port-$bench_redis_db.lock"
+  if ! flock -n 9; then
+    say "another benchmark is running on these servers; waiting for it (up to 15 minutes)"
+    flock -w 900 9 || die "another benchmark still holds /tmp/concert-bench-$bench_redis_port-$bench_redis_db.lock"
+  fi
+}
+
+# bench_revision: the commit measured, and whether the working tree had changes (numbers belong to a revision).
+bench_revision() {
+  git -C "$bench_root" describe --always --dirty 2>/dev/null || echo "unknown revision"
 }

@@ -44,6 +44,12 @@ public final class BatchPass {
     /// Batches one queue gets per visit before the sweep moves on, so one busy performance cannot starve the
     /// others' expiry and requests (at the 250 ms target, about two seconds).
     static let batchesPerVisit = 8
+    /// Performances whose seat map changed since it was last published, and when each was last published.
+    /// Rebuilding a 100,000-seat map costs about as much as a batch, so during a long drain it is published at
+    /// most every `seatMapInterval`, and always at the end of the pass (reads lag by at most one pass).
+    var staleSeatMaps: Set<Int64> = []
+    var seatMapPublished: [Int64: ContinuousClock.Instant] = [:]
+    static let seatMapInterval: Duration = .seconds(30)
     /// Called after every batch (progress lines, tests that kill the pass mid-way).
     public var onBatch: ((PassSummary) -> Void)?
 
@@ -93,6 +99,7 @@ public final class BatchPass {
             if !workLeft { break }
             if let deadline, clock.now >= deadline { break }
         }
+        for performance in staleSeatMaps.sorted() { try publishSeatMap(performance) }
         try caches.publishPerformanceList(now: now())
         try queues.saveCostModel(model.serialized)
         summary.fit = model.fit
@@ -190,11 +197,19 @@ public final class BatchPass {
             try renewLock()
         }
         if case .performance(let id) = queue, inventory != nil {
+            if seatMapChanged { staleSeatMaps.insert(id) }
+            let due = seatMapPublished[id].map { clock.now - $0 >= Self.seatMapInterval } ?? true
             let missing = try !queues.hasSeatMap(performance: id)
-            if seatMapChanged || missing {
-                try caches.publishSeatMap(performance: id, now: now())
+            if (staleSeatMaps.contains(id) && due) || missing {
+                try publishSeatMap(id)
             }
         }
+    }
+
+    private func publishSeatMap(_ performance: Int64) throws {
+        try caches.publishSeatMap(performance: performance, now: now())
+        staleSeatMaps.remove(performance)
+        seatMapPublished[performance] = clock.now
     }
 
     private func nextBatchSize() -> Int {
@@ -234,7 +249,6 @@ public final class BatchPass {
             attempt += 1
             do {
                 let reserveCount = requests.count(where: { $0.kind == .reserve })
-                var ids = try database.reserveIDs(count: reserveCount)
                 let startState = inventory
                 let knownPerformances: Set<Int64> = queue == .general ? try database.allPerformanceIDs() : []
                 let (plan, replayed, endState) = try database.connection.transaction {
@@ -248,6 +262,7 @@ public final class BatchPass {
                             recorded[request.id.rawValue].map { (request.id, $0.userID, $0.json) }
                         }
                     }
+                    var ids = try database.reserveIDsInTransaction(count: reserveCount)
                     let reservationIDs = toDecide.filter { $0.kind == .pay || $0.kind == .cancel }.map(\.reservationID)
                     let payers = toDecide.filter { $0.kind != .reserve }.map(\.userID)
                     var state = BatchState(

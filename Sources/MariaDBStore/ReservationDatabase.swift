@@ -141,20 +141,27 @@ public final class ReservationDatabase {
         }
     }
 
-    /// Hands out `count` reservation ids that no other pass will use (autocommitted, outside the batch's
-    /// transaction, so concurrent passes hold the counter's row lock only for an instant; ids lost to a failed
-    /// batch are simply skipped).
+    /// Hands out `count` reservation ids that no other pass will use, in a short transaction of its own
+    /// (ids lost to a failed batch are simply skipped).
     public func reserveIDs(count: Int) throws -> ReservationIDBlock {
         guard count > 0 else { return ReservationIDBlock(first: 1, count: 0) }
-        // Its own short transaction: LAST_INSERT_ID is per connection, and inside a transaction the adapter never
-        // reconnects between the two statements.
-        let end = try connection.transaction {
-            try connection.execute(
-                "UPDATE id_blocks SET next_id = LAST_INSERT_ID(next_id + ?) WHERE name = 'reservation'", [.int(Int64(count))]
-            )
-            return try connection.query("SELECT LAST_INSERT_ID()").first?.first?.int
-        }
-        guard let end, end > Int64(count) else {
+        return try connection.transaction { try takeIDs(count: count) }
+    }
+
+    /// `reserveIDs` inside the caller's transaction (the batch's): one commit, one log flush, fewer per batch.
+    /// The counter row stays locked until that commit, which only matters if two passes ever ran at once.
+    public func reserveIDsInTransaction(count: Int) throws -> ReservationIDBlock {
+        guard count > 0 else { return ReservationIDBlock(first: 1, count: 0) }
+        return try takeIDs(count: count)
+    }
+
+    /// LAST_INSERT_ID is per connection, and inside a transaction the adapter never reconnects between the two
+    /// statements, so the value read back is the one just set.
+    private func takeIDs(count: Int) throws -> ReservationIDBlock {
+        try connection.execute(
+            "UPDATE id_blocks SET next_id = LAST_INSERT_ID(next_id + ?) WHERE name = 'reservation'", [.int(Int64(count))]
+        )
+        guard let end = try connection.query("SELECT LAST_INSERT_ID()").first?.first?.int, end > Int64(count) else {
             throw SchemaError("id_blocks has no 'reservation' row: run concert-admin migrate")
         }
         return ReservationIDBlock(first: end - Int64(count), count: count)

@@ -19,9 +19,22 @@ public struct PerformanceInventory: Sendable, Equatable {
         self.liveSeatsByUser = liveSeatsByUser
     }
 
-    mutating func take(_ seats: [Int64], for user: Int64) {
+    /// The reserve rule: every seat exists (`SEAT_UNKNOWN`), none is taken nor named twice (`SEAT_TAKEN`), and the
+    /// user stays within the limit (`USER_LIMIT`); then all the seats are taken, or none. Returns the amount.
+    mutating func hold(_ seats: [Int64], for user: Int64) -> Result<Int64, RejectionReason> {
+        var amount: Int64 = 0
+        guard !seats.isEmpty else { return .failure(.seatUnknown) }
+        for seat in seats {
+            guard let price = prices[seat] else { return .failure(.seatUnknown) }
+            amount += price
+        }
+        for (index, seat) in seats.enumerated() {
+            if taken.contains(seat) || seats[..<index].contains(seat) { return .failure(.seatTaken) }
+        }
+        guard liveSeatsByUser[user, default: 0] + seats.count <= seatLimitPerUser else { return .failure(.userLimit) }
         taken.formUnion(seats)
         liveSeatsByUser[user, default: 0] += seats.count
+        return .success(amount)
     }
 
     /// Gives seats back when a reservation is cancelled or expires.
@@ -162,38 +175,26 @@ public enum Allocator {
                     }
                     continue
                 }
-                guard var inventory = state.inventory, inventory.performanceID == request.performanceID else {
+                guard state.inventory?.performanceID == request.performanceID else {
                     record(request, .rejected(.performanceUnknown))
                     continue
                 }
-                let seats = request.seatIDs
-                var amount: Int64 = 0
-                var unknown = seats.isEmpty
-                for seat in seats {
-                    guard let price = inventory.prices[seat] else {
-                        unknown = true
-                        break
+                // Checked and taken in place: a local copy of the inventory would make the first mutation copy
+                // every seat of the performance (copy-on-write), once per reservation.
+                switch state.inventory!.hold(request.seatIDs, for: request.userID) {
+                case .failure(let reason):
+                    record(request, .rejected(reason))
+                case .success(let amount):
+                    guard let id = ids.take() else {
+                        preconditionFailure("the caller must reserve one id per reserve request")
                     }
-                    amount += price
-                }
-                if unknown {
-                    record(request, .rejected(.seatUnknown))
-                } else if Set(seats).count != seats.count || seats.contains(where: inventory.taken.contains) {
-                    record(request, .rejected(.seatTaken))
-                } else if inventory.liveSeatsByUser[request.userID, default: 0] + seats.count > seatLimitPerUser {
-                    record(request, .rejected(.userLimit))
-                } else if let id = ids.take() {
-                    inventory.take(seats, for: request.userID)
-                    state.inventory = inventory
                     let reservation = Reservation(
-                        id: id, performanceID: request.performanceID, userID: request.userID, seatIDs: seats,
+                        id: id, performanceID: request.performanceID, userID: request.userID, seatIDs: request.seatIDs,
                         state: .held, amount: amount, holdExpiresAt: now + holdSeconds
                     )
                     state.reservations[id] = reservation
                     plan.created.append(reservation)
                     record(request, .reservation(reservation))
-                } else {
-                    preconditionFailure("the caller must reserve one id per reserve request")
                 }
 
             case .pay, .cancel:

@@ -64,16 +64,19 @@ public enum RequestOutcome: Sendable, Equatable {
 
 /// One request's terminal result: what the pass records once and publishes.
 public struct RequestResult: Sendable, Equatable {
-    public var request: QueuedRequest
-    public var outcome: RequestOutcome
+    public let request: QueuedRequest
+    public let outcome: RequestOutcome
+    /// The body of `GET /v1/requests/{id}` for this terminal status: rendered once, then both stored in
+    /// MariaDB and published to Redis.
+    public let statusJSON: String
 
     public init(request: QueuedRequest, outcome: RequestOutcome) {
         self.request = request
         self.outcome = outcome
+        self.statusJSON = Self.render(request, outcome)
     }
 
-    /// The body of `GET /v1/requests/{id}` for this terminal status.
-    public var statusJSON: String {
+    private static func render(_ request: QueuedRequest, _ outcome: RequestOutcome) -> String {
         var out = "{\"requestId\":\"\(request.id.rawValue)\",\"kind\":\"\(request.kind.rawValue)\","
         switch outcome {
         case .reservation(let reservation):

@@ -139,3 +139,19 @@ struct WireFormatTests {
         }
     }
 }
+
+@Suite("Queue entries: numbers out of range")
+struct WireFormatOverflowTests {
+    @Test("a 19- or 20-digit number that overflows Int64 is refused, not a crash")
+    func overflowingNumbersAreRefused() {
+        let id = "p1-" + String(repeating: "a", count: 32)
+        for line in [
+            "1|\(id)|reserve|9999999999999999999|1|0|0|0|1",
+            "1|\(id)|reserve|7|1|0|0|0|99999999999999999999",
+            "1|\(id)|reserve|7|1|0|0|-9999999999999999999|1",
+        ] {
+            #expect(throws: QueueEntryError.self) { try QueuedRequest(wireFormat: line) }
+        }
+        #expect((try? QueuedRequest(wireFormat: "1|\(id)|reserve|9223372036854775807|1|0|0|0|1"))?.userID == .max)
+    }
+}

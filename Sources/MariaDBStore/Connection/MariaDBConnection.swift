@@ -116,7 +116,15 @@ public final class MariaDBConnection {
                 bytes += rowBytes
                 end += 1
             }
-            let count = end - start
+            // Round a chunk down to a power of two (unless it is a full chunk or cut by the byte limit): batches
+            // come in every size, and preparing a statement with thousands of placeholders for each one cost
+            // more than running it. This way at most ~log2(fullChunk) shapes per statement are ever prepared.
+            var count = end - start
+            let cutByBytes = end < rows.count && count < fullChunk
+            if count != fullChunk && !cutByBytes {
+                count = 1 << (Int.bitWidth - 1 - count.leadingZeroBitCount)
+                end = start + count
+            }
             var sql = prefix
             sql.reserveCapacity(prefix.utf8.count + count * (rowPlaceholder.utf8.count + 1) + suffix.utf8.count + 2)
             sql += " "
@@ -126,9 +134,9 @@ public final class MariaDBConnection {
             }
             if !suffix.isEmpty { sql += " " + suffix }
             let parameters = Array(rows[start..<end].joined())
-            // Full chunks recur (same text every time), so caching them pays; other sizes would
-            // only fill the cache.
-            let cache = count == fullChunk
+            // Full chunks and powers of two recur (same text every time), so caching them pays; a chunk cut by
+            // the byte limit could have any size and would only fill the cache.
+            let cache = count == fullChunk || count & (count - 1) == 0
             total += try withRetry { () throws(MariaDBError) in
                 try run(sql, parameters, cache: cache)
             }

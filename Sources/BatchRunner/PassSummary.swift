@@ -14,8 +14,6 @@ public struct PassSummary: Sendable {
     public var money: [LedgerEntry.Kind: Int64] = [:]
     public var batches = 0
     public var lastBatchSize = 0
-    /// Queues skipped because another pass held the lock.
-    public var lockBusy = false
     public var seconds: Double = 0
     public var fit: BatchCostModel.Fit?
     /// |predicted − actual| / actual of each batch predicted by the model before it ran.

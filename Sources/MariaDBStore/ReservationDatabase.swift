@@ -141,15 +141,9 @@ public final class ReservationDatabase {
         }
     }
 
-    /// Hands out `count` reservation ids that no other pass will use, in a short transaction of its own
-    /// (ids lost to a failed batch are simply skipped).
-    public func reserveIDs(count: Int) throws -> ReservationIDBlock {
-        guard count > 0 else { return ReservationIDBlock(first: 1, count: 0) }
-        return try connection.transaction { try takeIDs(count: count) }
-    }
-
-    /// `reserveIDs` inside the caller's transaction (the batch's): one commit, one log flush, fewer per batch.
-    /// The counter row stays locked until that commit, which only matters if two passes ever ran at once.
+    /// Hands out `count` reservation ids no other pass will use, inside the caller's transaction (the batch's:
+    /// one commit, one log flush, fewer per batch). The counter row stays locked until that commit, which only
+    /// matters if two passes ever ran at once; ids of a batch that rolls back are handed out again.
     public func reserveIDsInTransaction(count: Int) throws -> ReservationIDBlock {
         guard count > 0 else { return ReservationIDBlock(first: 1, count: 0) }
         return try takeIDs(count: count)

@@ -81,5 +81,49 @@ extension IntegrationSuite {
             try Stack.run("concert-admin", ["verify"], environment: environment).requireSuccess()
             #expect(try Stack.requestsLeftInQueues() == 0)
         }
+
+        /// Redis goes away in the middle of a flush (so batches get committed to MariaDB with nothing published):
+        /// the pass exits 1; after Redis is back, the next flush publishes what was committed and finishes the rest.
+        @Test func redisDownMidPassThenPublishedByTheNextRun() async throws {
+            try Stack.reset()
+            let redis = try PrivateRedis()
+            defer { redis.stop() }
+            let environment = ["CONCERT_REDIS_URL": redis.url]
+            let created = try Stack.run("concert-admin", [
+                "create-performance", "--title", "Redis fault", "--starts-at", "2030-01-01T20:00:00Z", "--seats", "5000",
+            ], environment: environment)
+            try created.requireSuccess()
+            let performance = try #require(Int64(created.stdout.split(separator: "\n").last ?? ""))
+            let requests = CrashRecovery.requests(count: 20_000, seats: 5_000, users: 6_000, performance: performance, seed: 5)
+            let connection = try RedisConnection(url: try RedisURL(parsing: redis.url))
+            try BulkIntake(redis: connection).enqueue(requests)
+
+            let flush = try Stack.start("concert-batch", ["flush", "--batch-size", "200"], environment: environment)
+            let db = try Stack.database()
+            for _ in 0..<400 {
+                if (try db.query("SELECT COUNT(*) FROM request_outcomes").first?.first?.int ?? 0) >= 2_000 { break }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            redis.stop()
+            let failed = flush.wait()
+            #expect(failed.status == 1, "a pass that lost Redis fails: \(failed.stderr)")
+            let committed = Int(try db.query("SELECT COUNT(*) FROM request_outcomes").first?.first?.int ?? -1)
+            #expect(committed > 0 && committed < 20_000)
+
+            try redis.start()
+            try Stack.run("concert-batch", ["flush"], environment: environment).requireSuccess()
+            #expect(try db.query("SELECT COUNT(*) FROM request_outcomes").first?.first?.int == 20_000)
+            // Every request's status is published and is the recorded one.
+            let after = try RedisConnection(url: try RedisURL(parsing: redis.url))
+            var unpublished = 0
+            for start in stride(from: 0, to: requests.count, by: 5_000) {
+                let chunk = requests[start..<min(start + 5_000, requests.count)]
+                for reply in try after.pipeline(chunk.map { ["GET", RedisKeys.status($0.id)] }) {
+                    if !(reply.string?.hasPrefix("F|") ?? false) { unpublished += 1 }
+                }
+            }
+            #expect(unpublished == 0)
+            try Stack.run("concert-admin", ["verify"], environment: environment).requireSuccess()
+        }
     }
 }

@@ -23,8 +23,9 @@ struct PrivateRedis {
             "--pidfile", directory.appendingPathComponent("pid").path, "--logfile", directory.appendingPathComponent("log").path,
             "--appendonly", "yes", "--appendfsync", "always", "--save", "",
         ])
-        for _ in 0..<100 {
-            if (try? shell("redis-cli", ["-p", String(port), "ping"])) != nil { return }
+        // PONG, not just an answer: while it replays the AOF, Redis answers every command with LOADING.
+        for _ in 0..<200 {
+            if (try? shell("redis-cli", ["-p", String(port), "ping"]))?.hasPrefix("PONG") == true { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
         throw Stack.ProcessFailure()

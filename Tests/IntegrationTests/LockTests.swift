@@ -16,8 +16,12 @@ extension IntegrationSuite {
             let metrics = FileManager.default.temporaryDirectory.appendingPathComponent("concert-lock-\(UUID().uuidString).prom")
             let environment = ["CONCERT_METRICS_FILE": metrics.path]
             let first = try Stack.start("concert-batch", ["run", "--budget", "30", "--batch-size", "500"], environment: environment)
-            // Let the first take the lock (its log says so once it starts working), then start the second.
-            Thread.sleep(forTimeInterval: 1.0)
+            // Start the second once the first holds the lock (its key exists in Redis), however slow the machine.
+            let redis = try Stack.redis()
+            for _ in 0..<200 where try redis.command(["EXISTS", RedisKeys.lock(.general)]).int != 1 {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            #expect(try redis.command(["EXISTS", RedisKeys.lock(.general)]).int == 1, "the first run took the lock")
             let second = try Stack.run("concert-batch", ["run", "--budget", "30"], environment: environment)
             let firstResult = first.wait()
             try firstResult.requireSuccess()

@@ -93,7 +93,7 @@ public final class BatchPass {
                 if let deadline, sweep > 1, clock.now >= deadline { break }
                 try visit(queue, deadline: sweep > 1 ? deadline : nil)
                 let waiting = try queues.depth(queue)
-                let inFlight = try queues.inflight(queue).count
+                let inFlight = try queues.inflightCount(queue)
                 if waiting > 0 || inFlight > 0 { workLeft = true }
             }
             if !workLeft { break }
@@ -141,7 +141,7 @@ public final class BatchPass {
     /// Registered queues plus every upcoming performance (whose holds must expire even with an empty queue).
     private func queuesToVisit() throws -> [QueueName] {
         var visit = Set(try queues.knownQueues())
-        for performance in try database.upcomingPerformances(now: now()) { visit.insert(.performance(performance.id)) }
+        for performance in try database.upcomingPerformanceIDs(now: now()) { visit.insert(.performance(performance)) }
         // The general queue goes first: it forwards requests into the performance queues.
         return visit.sorted { ($0 == .general ? "" : $0.tag) < ($1 == .general ? "" : $1.tag) }
     }
@@ -330,12 +330,12 @@ extension BatchPass {
     /// Queue depth and oldest age per performance not yet started, for the metrics file.
     public func queueGauges() throws -> [MetricsFile.QueueGauge] {
         let nowMillis = Date().timeIntervalSince1970 * 1000
-        return try database.upcomingPerformances(now: now()).map { performance in
-            let queue = QueueName.performance(performance.id)
+        return try database.upcomingPerformanceIDs(now: now()).map { performance in
+            let queue = QueueName.performance(performance)
             let depth = try queues.depth(queue)
             let oldest = try queues.oldestAcceptedAt(queue)
             return MetricsFile.QueueGauge(
-                performanceID: performance.id, depth: depth,
+                performanceID: performance, depth: depth,
                 oldestAgeSeconds: oldest.map { max(0, (nowMillis - Double($0)) / 1000) } ?? 0
             )
         }

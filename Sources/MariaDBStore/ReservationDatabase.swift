@@ -69,6 +69,12 @@ public final class ReservationDatabase {
         }
     }
 
+    /// Ids of the performances not started at `now`: what the pass visits every sweep, without the free-seat
+    /// counts of `upcomingPerformances` (a count over every live seat, which the list cache alone needs).
+    public func upcomingPerformanceIDs(now: Int64) throws -> [Int64] {
+        try connection.query("SELECT id FROM performances WHERE starts_at > ? ORDER BY id", [.int(now)]).compactMap { $0.first?.int }
+    }
+
     public func allPerformanceIDs() throws -> Set<Int64> {
         Set(try connection.query("SELECT id FROM performances").compactMap { $0.first?.int })
     }

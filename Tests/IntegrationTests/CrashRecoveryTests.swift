@@ -36,12 +36,7 @@ extension IntegrationSuite {
 
             // Small batches, so the pass is still running when it is killed.
             let first = try Stack.start("concert-batch", ["flush", "--batch-size", "500"])
-            var decidedAtKill = 0
-            for _ in 0..<600 {
-                decidedAtKill = try Self.outcomeCount()
-                if decidedAtKill >= 5_000 { break }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            let decidedAtKill = try await Stack.waitForOutcomes(atLeast: 5_000, in: try Stack.database())
             first.kill(SIGKILL)
             let killed = first.wait()
             #expect(killed.status != 0, "the first flush was killed, not finished")

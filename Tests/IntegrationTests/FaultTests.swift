@@ -51,20 +51,12 @@ extension IntegrationSuite {
             defer { maria.stop() }
             let environment = ["CONCERT_MARIADB_URL": maria.url]
             try Stack.run("concert-admin", ["migrate"], environment: environment).requireSuccess()
-            let created = try Stack.run("concert-admin", [
-                "create-performance", "--title", "Fault", "--starts-at", "2030-01-01T20:00:00Z", "--seats", "5000",
-            ], environment: environment)
-            try created.requireSuccess()
-            let performance = try #require(Int64(created.stdout.split(separator: "\n").last ?? ""))
+            let performance = try Stack.createPerformance(seats: 5_000, environment: environment)
             let requests = CrashRecovery.requests(count: 20_000, seats: 5_000, users: 6_000, performance: performance, seed: 3)
             try BulkIntake(redis: try Stack.redis()).enqueue(requests)
 
             let flush = try Stack.start("concert-batch", ["flush", "--batch-size", "200"], environment: environment)
-            let db = try MariaDBConnection(url: try MariaDBURL(parsing: maria.url))
-            for _ in 0..<400 {
-                if (try db.query("SELECT COUNT(*) FROM request_outcomes").first?.first?.int ?? 0) >= 2_000 { break }
-                try await Task.sleep(for: .milliseconds(25))
-            }
+            try await Stack.waitForOutcomes(atLeast: 2_000, in: try MariaDBConnection(url: try MariaDBURL(parsing: maria.url)))
             maria.stop()
             let failed = flush.wait()
             #expect(failed.status == 1, "a pass that lost MariaDB fails: \(failed.stderr)")
@@ -89,21 +81,14 @@ extension IntegrationSuite {
             let redis = try PrivateRedis()
             defer { redis.stop() }
             let environment = ["CONCERT_REDIS_URL": redis.url]
-            let created = try Stack.run("concert-admin", [
-                "create-performance", "--title", "Redis fault", "--starts-at", "2030-01-01T20:00:00Z", "--seats", "5000",
-            ], environment: environment)
-            try created.requireSuccess()
-            let performance = try #require(Int64(created.stdout.split(separator: "\n").last ?? ""))
+            let performance = try Stack.createPerformance(seats: 5_000, environment: environment)
             let requests = CrashRecovery.requests(count: 20_000, seats: 5_000, users: 6_000, performance: performance, seed: 5)
             let connection = try RedisConnection(url: try RedisURL(parsing: redis.url))
             try BulkIntake(redis: connection).enqueue(requests)
 
             let flush = try Stack.start("concert-batch", ["flush", "--batch-size", "200"], environment: environment)
             let db = try Stack.database()
-            for _ in 0..<400 {
-                if (try db.query("SELECT COUNT(*) FROM request_outcomes").first?.first?.int ?? 0) >= 2_000 { break }
-                try await Task.sleep(for: .milliseconds(25))
-            }
+            try await Stack.waitForOutcomes(atLeast: 2_000, in: db)
             redis.stop()
             let failed = flush.wait()
             #expect(failed.status == 1, "a pass that lost Redis fails: \(failed.stderr)")

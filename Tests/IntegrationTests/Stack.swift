@@ -59,14 +59,28 @@ enum Stack {
     }
 
     /// Creates a performance through `concert-admin` and returns its id (the last line it prints).
-    static func createPerformance(seats: Int, price: Int64 = 50_000, startsAt: String = "2030-01-01T20:00:00Z") throws -> Int64 {
+    static func createPerformance(
+        seats: Int, price: Int64 = 50_000, startsAt: String = "2030-01-01T20:00:00Z", environment: [String: String] = [:]
+    ) throws -> Int64 {
         let result = try run("concert-admin", [
             "create-performance", "--title", "Test \(seats)", "--starts-at", startsAt, "--seats", String(seats),
             "--price", String(price), "--sections", "2",
-        ])
+        ], environment: environment)
         try result.requireSuccess()
         let last = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
         return try #require(Int64(last), "create-performance printed \(result.stdout)")
+    }
+
+    /// Waits (bounded) until MariaDB has recorded at least `count` outcomes; answers how many it has.
+    @discardableResult
+    static func waitForOutcomes(atLeast count: Int64, in db: MariaDBConnection) async throws -> Int64 {
+        var recorded: Int64 = 0
+        for _ in 0..<1_200 {
+            recorded = try db.query("SELECT COUNT(*) FROM request_outcomes").first?.first?.int ?? 0
+            if recorded >= count { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        return recorded
     }
 
     // MARK: Processes
@@ -175,7 +189,7 @@ enum Stack {
         var left = 0
         for queue in try PassQueues(redis: redis).knownQueues() {
             left += try PassQueues(redis: redis).depth(queue)
-            left += try PassQueues(redis: redis).inflight(queue).count
+            left += try PassQueues(redis: redis).inflightCount(queue)
         }
         return left
     }

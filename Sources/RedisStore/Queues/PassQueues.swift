@@ -44,6 +44,11 @@ public final class PassQueues {
         (try redis.command(["LRANGE", RedisKeys.inflight(queue), "0", "-1"]).array ?? []).compactMap(\.string)
     }
 
+    /// How many entries are in flight (LLEN: the pass asks after every visit, and only needs the number).
+    public func inflightCount(_ queue: QueueName) throws(RedisError) -> Int {
+        Int(try redis.command(["LLEN", RedisKeys.inflight(queue)]).int ?? 0)
+    }
+
     /// Moves up to `limit` entries from the head of the queue to its in-flight list, atomically, and returns them.
     public func take(_ queue: QueueName, limit: Int) throws(RedisError) -> [String] {
         let reply = try redis.command([

@@ -33,6 +33,8 @@ public final class BatchPass {
     let queues: PassQueues
     let database: ReservationDatabase
     let caches: CachePublisher
+    /// Publishes committed batches on its own thread and connection while this one works on the next batch.
+    let publisher: BatchPublisher
     let lockToken = RequestID.random(queue: .general).rawValue
     var model: BatchCostModel
     var summary = PassSummary()
@@ -69,9 +71,14 @@ public final class BatchPass {
             throw ConfigurationError("MariaDB at \(configuration.mariaDBURL.socket ?? "\(configuration.mariaDBURL.host):\(configuration.mariaDBURL.port)") is unreachable: \(error)")
         }
         self.queues = PassQueues(redis: redis)
+        self.publisher = try BatchPublisher(redisURL: configuration.redisURL)
         self.database = ReservationDatabase(connection: maria)
         self.caches = CachePublisher(database: database, queues: queues)
         self.model = BatchCostModel()
+    }
+
+    deinit {
+        publisher.stop()
     }
 
     /// Runs the pass. Throws when Redis or MariaDB fails; whatever was committed stays committed, and whatever was
@@ -80,7 +87,11 @@ public final class BatchPass {
         let start = clock.now
         if let stored = try queues.loadCostModel() { model = BatchCostModel(serialized: stored) }
         guard try acquireLock(mode) else { return .lockHeld }
-        defer { try? queues.releaseLock(.general, token: lockToken) }
+        defer {
+            // Whatever the outcome, the publisher finishes (or fails) before another pass may start.
+            try? publisher.drain()
+            try? queues.releaseLock(.general, token: lockToken)
+        }
 
         // The first sweep visits every queue whatever the budget (so every performance's holds expire); later
         // sweeps go round the queues until they are empty or the budget is spent.
@@ -99,10 +110,12 @@ public final class BatchPass {
             if !workLeft { break }
             if let deadline, clock.now >= deadline { break }
         }
+        try publisher.drain()
         for performance in staleSeatMaps.sorted() { try publishSeatMap(performance) }
         try caches.publishPerformanceList(now: now())
         try queues.saveCostModel(model.serialized)
         summary.fit = model.fit
+        summary.publishingSeconds = publisher.secondsPublishing
         summary.seconds = (clock.now - start).seconds
         return .completed(summary)
     }
@@ -173,29 +186,32 @@ public final class BatchPass {
 
         let leftovers = try queues.inflight(queue)
         if !leftovers.isEmpty {
-            logger.notice("finishing requests an interrupted pass left in flight", metadata: [
-                "queue": "\(queue)", "requests": "\(leftovers.count)",
+            logger.notice("finishing batches an interrupted pass left in flight", metadata: [
+                "queue": "\(queue)", "batches": "\(leftovers.count)", "requests": "\(leftovers.map(\.entries.count).reduce(0, +))",
             ])
-            try process(leftovers, from: queue, inventory: &inventory, recovered: true)
+            for batch in leftovers {
+                try process(batch, inventory: &inventory, recovered: true)
+                try renewLock()
+            }
             seatMapChanged = true
-            try renewLock()
         }
         for _ in 0..<Self.batchesPerVisit {
             if let deadline, clock.now >= deadline { break }
             let size = nextBatchSize()
             let batchStart = clock.now
             let predicted = model.fit?.predictedSeconds(size: size)
-            let entries = try queues.take(queue, limit: size)
-            if entries.isEmpty { break }
-            try process(entries, from: queue, inventory: &inventory, recovered: false)
+            guard let batch = try timed(.take, { try queues.take(queue, limit: size) }) else { break }
+            try process(batch, inventory: &inventory, recovered: false)
             let seconds = (clock.now - batchStart).seconds
-            if let predicted, entries.count == size, seconds > 0 {
+            if let predicted, batch.entries.count == size, seconds > 0 {
                 summary.predictionErrors.append(abs(predicted - seconds) / seconds)
             }
-            model.record(size: entries.count, seconds: seconds)
+            model.record(size: batch.entries.count, seconds: seconds)
             seatMapChanged = true
             try renewLock()
         }
+        // The queue's depth and in-flight count, read next, must see this visit's batches published.
+        try timed(.publishWait) { try publisher.drain() }
         if case .performance(let id) = queue, inventory != nil {
             if seatMapChanged { staleSeatMaps.insert(id) }
             let due = seatMapPublished[id].map { clock.now - $0 >= Self.seatMapInterval } ?? true
@@ -222,84 +238,94 @@ public final class BatchPass {
 
     // MARK: One batch
 
-    /// Decides and commits one batch of entries, then publishes it. Retries the batch (at most three times) when
-    /// the database refuses it for a duplicate (a request or seat already recorded: it then reads the recorded
-    /// outcomes first) or a deadlock.
-    private func process(
-        _ entries: [String], from queue: QueueName, inventory: inout PerformanceInventory?, recovered: Bool
-    ) throws {
+    /// Decides and commits one batch, then publishes it. A batch taken over from an interrupted pass is first
+    /// looked up in MariaDB: if its record is there it was committed, and only its publication is repeated.
+    /// Retries (at most three times) when the database refuses the batch for a duplicate (this batch's record or
+    /// a seat: another pass got there first, so it looks for the record again) or a deadlock.
+    private func process(_ batch: TakenBatch, inventory: inout PerformanceInventory?, recovered: Bool) throws {
+        let queue = batch.queue
+        var stage = clock.now
         var requests: [QueuedRequest] = []
         var seen: Set<RequestID> = []
         var unreadable: [String] = []
-        requests.reserveCapacity(entries.count)
-        for entry in entries {
+        requests.reserveCapacity(batch.entries.count)
+        for entry in batch.entries {
             do {
                 let request = try QueuedRequest(wireFormat: entry)
-                // The same request twice in one batch (a forward replayed after a crash) is decided once.
+                // The same request twice in one batch (an entry pushed twice by hand) is decided once.
                 if seen.insert(request.id).inserted { requests.append(request) }
             } catch {
                 unreadable.append(entry)
                 logger.error("unreadable queue entry set aside", metadata: ["queue": "\(queue)", "entry": "\(entry.prefix(80))"])
             }
         }
+        let key = BatchRecord.key(queue: queue, number: batch.number, entries: batch.entries)
+        lap(.parse, since: &stage)
 
-        var checkRecorded = recovered
+        var lookForRecord = recovered
         var attempt = 0
         while true {
             attempt += 1
+            if lookForRecord, let recorded = try database.recordedBatch(key) {
+                try publisher.drain()
+                var publication = PassQueues.Publication()
+                publication.results = recorded.results
+                publication.forwarded = recorded.forwarded.map { ($0.queue, $0.entry) }
+                publication.unreadable = unreadable
+                try queues.publish(publication, finishing: batch)
+                summary.replayed += recorded.results.count
+                summary.forwarded += recorded.forwarded.count
+                summary.unreadable += unreadable.count
+                // Its seats are already in `inventory`: loaded from MariaDB at this visit's start or after a refusal.
+                lap(.publish, since: &stage)
+                return
+            }
             do {
                 let reserveCount = requests.count(where: { $0.kind == .reserve })
                 let startState = inventory
                 let knownPerformances: Set<Int64> = queue == .general ? try database.allPerformanceIDs() : []
-                let (plan, replayed, endState) = try database.connection.transaction {
-                    () throws -> (BatchPlan, [(RequestID, Int64, String)], BatchState) in
-                    var toDecide = requests
-                    var replayed: [(RequestID, Int64, String)] = []
-                    if checkRecorded {
-                        let recorded = try database.recordedOutcomes(requests.map(\.id))
-                        toDecide = requests.filter { recorded[$0.id.rawValue] == nil }
-                        replayed = requests.compactMap { request in
-                            recorded[request.id.rawValue].map { (request.id, $0.userID, $0.json) }
-                        }
-                    }
+                let (plan, endState) = try database.connection.transaction { () throws -> (BatchPlan, BatchState) in
                     var ids = try database.reserveIDsInTransaction(count: reserveCount)
-                    let reservationIDs = toDecide.filter { $0.kind == .pay || $0.kind == .cancel }.map(\.reservationID)
-                    let payers = toDecide.filter { $0.kind != .reserve }.map(\.userID)
+                    let reservationIDs = requests.filter { $0.kind == .pay || $0.kind == .cancel }.map(\.reservationID)
+                    let payers = requests.filter { $0.kind != .reserve }.map(\.userID)
                     var state = BatchState(
                         inventory: startState,
                         reservations: reservationIDs.isEmpty ? [:] : try database.lockReservations(reservationIDs),
                         balances: payers.isEmpty ? [:] : try database.lockBalances(payers),
                         knownPerformances: knownPerformances
                     )
+                    lap(.read, since: &stage)
                     let plan = Allocator.decide(
-                        toDecide, from: queue, state: &state, ids: &ids, now: now(), holdSeconds: configuration.holdSeconds
+                        requests, from: queue, state: &state, ids: &ids, now: now(), holdSeconds: configuration.holdSeconds
                     )
-                    try database.write(plan, balances: state.balances)
-                    return (plan, replayed, state)
+                    lap(.decide, since: &stage)
+                    try database.write(plan, balances: state.balances, batchKey: key)
+                    lap(.write, since: &stage)
+                    return (plan, state)
                 }
+                lap(.commit, since: &stage)
                 // Committed: the in-memory seats follow, then Redis.
                 inventory = endState.inventory
                 var publication = PassQueues.Publication()
                 publication.results = plan.results.map { ($0.request.id, $0.request.userID, $0.statusJSON) }
-                    + replayed.map { ($0.0, $0.1, $0.2) }
                 publication.reservations = plan.created + plan.changed
                 publication.forwarded = plan.forwarded.map { ($0.0, $0.1.wireFormat) }
                 publication.unreadable = unreadable
                 publication.balances = Set(plan.ledger.map(\.userID)).sorted().map { ($0, endState.balances[$0] ?? 0) }
                 publication.asOf = now()
-                try queues.publish(publication, from: queue)
+                try publisher.submit(publication, finishing: batch)
+                lap(.publishWait, since: &stage)
                 summary.count(plan)
-                summary.replayed += replayed.count
                 summary.unreadable += unreadable.count
                 summary.batches += 1
-                summary.lastBatchSize = entries.count
+                summary.lastBatchSize = batch.entries.count
                 onBatch?(summary)
                 return
             } catch let error as MariaDBError where (error.isDuplicateKey || error.isDeadlockOrLockTimeout) && attempt < 3 {
                 logger.warning("batch refused by the database; retrying it", metadata: [
-                    "queue": "\(queue)", "error": "\(error)", "attempt": "\(attempt)",
+                    "queue": "\(queue)", "batch": "\(key)", "error": "\(error)", "attempt": "\(attempt)",
                 ])
-                checkRecorded = true
+                lookForRecord = true
                 // Someone else changed this performance (a lapsed lease): start again from the database.
                 if case .performance(let id) = queue { inventory = try database.loadInventory(performance: id) }
             }
@@ -307,6 +333,19 @@ public final class BatchPass {
     }
 
     private func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+    /// Adds the time since `mark` to `stage` and moves `mark` to now.
+    private func lap(_ stage: PassSummary.Stage, since mark: inout ContinuousClock.Instant) {
+        let now = clock.now
+        summary.stageSeconds[stage, default: 0] += (now - mark).seconds
+        mark = now
+    }
+
+    private func timed<T>(_ stage: PassSummary.Stage, _ body: () throws -> T) rethrows -> T {
+        var mark = clock.now
+        defer { lap(stage, since: &mark) }
+        return try body()
+    }
 }
 
 public enum PassError: Error, CustomStringConvertible {

@@ -47,8 +47,8 @@ public struct InvariantCheck {
             """),
         ("a reservation has no recorded outcome", """
             SELECT CONCAT('reservation ', r.id, ' (request ', r.request_id, ')')
-            FROM reservations r LEFT JOIN request_outcomes o ON o.request_id = r.request_id
-            WHERE o.request_id IS NULL LIMIT 100
+            FROM reservations r
+            WHERE r.request_id NOT IN (SELECT request_id FROM request_outcomes WHERE request_id IS NOT NULL) LIMIT 100
             """),
         ("a balance differs from its ledger", """
             SELECT CONCAT('user ', b.user_id, ': balance ', b.balance, ', ledger ', COALESCE(l.total, 0))
@@ -98,7 +98,7 @@ public struct InvariantCheck {
         var violations: [Violation] = []
         let nowMillis = Int64(Date().timeIntervalSince1970 * 1000)
         for queue in try queues.knownQueues() {
-            let entries = try queues.inflight(queue)
+            let entries = try queues.inflight(queue).flatMap(\.entries)
             let stale = entries.compactMap { try? QueuedRequest(wireFormat: $0) }
                 .filter { nowMillis - $0.acceptedAtMillis > Int64(leaseMillis) }
             if !stale.isEmpty {

@@ -18,6 +18,16 @@ public struct PassSummary: Sendable {
     public var fit: BatchCostModel.Fit?
     /// |predicted − actual| / actual of each batch predicted by the model before it ran.
     public var predictionErrors: [Double] = []
+    /// Seconds spent in each stage of the batches, to show where a pass's time goes.
+    public var stageSeconds: [Stage: Double] = [:]
+
+    /// Stages on the pass's own thread. Publishing a committed batch overlaps the next batch on another thread;
+    /// `publishWait` is the time the pass waited for it, `publish` the publishing of recovered batches.
+    public enum Stage: String, CaseIterable, Sendable {
+        case take, parse, read, decide, write, commit, publishWait = "wait for publish", publish
+    }
+    /// Seconds the publisher thread spent publishing, overlapped with the stages above.
+    public var publishingSeconds: Double = 0
 
     public init() {}
 
@@ -55,6 +65,14 @@ public struct PassSummary: Sendable {
             lines.append("money moved: " + parts.joined(separator: ", "))
         }
         lines.append("batches: \(batches) (last size \(lastBatchSize))")
+        let staged = stageSeconds.values.reduce(0, +)
+        if staged > 0 {
+            let parts = Stage.allCases.compactMap { stage in
+                stageSeconds[stage].map { "\(stage.rawValue) \(String(format: "%.0f", $0 / staged * 100))%" }
+            }
+            lines.append("time in batch stages: " + parts.joined(separator: ", ") + " of \(String(format: "%.2f", staged)) s"
+                + "; publishing overlapped: \(String(format: "%.2f", publishingSeconds)) s")
+        }
         lines.append("duration: \(String(format: "%.3f", seconds)) s, \(String(format: "%.0f", rate)) requests/s")
         if let fit {
             var model = "cost model: \(String(format: "%.2f", fit.costPerRequest * 1e6)) µs/request + \(String(format: "%.2f", fit.overhead * 1e3)) ms/batch"

@@ -1,3 +1,4 @@
+import Foundation
 import ReservationCore
 
 /// The product's tables, for `concert-batch` and `concert-admin`, on one blocking connection owned by the
@@ -167,18 +168,31 @@ public final class ReservationDatabase {
         return ReservationIDBlock(first: end - Int64(count), count: count)
     }
 
-    /// Status JSON and owner already recorded for any of `ids` (requests a crashed pass committed but did not publish).
-    public func recordedOutcomes(_ ids: [RequestID]) throws -> [String: (userID: Int64, json: String)] {
-        var found: [String: (Int64, String)] = [:]
-        for chunk in Self.paddedChunks(ids.map { .text($0.rawValue) }) {
-            for row in try connection.query(
-                "SELECT request_id, user_id, status_json FROM request_outcomes WHERE request_id IN \(Self.placeholders(chunk.count))",
-                chunk
-            ) {
-                if let id = row[0].text, let user = row[1].int, let json = row[2].text { found[id] = (user, json) }
-            }
+    /// What a committed batch recorded, or nil when no batch with `key` was committed.
+    public func recordedBatch(_ key: String) throws -> RecordedBatch? {
+        guard let row = try connection.query(
+            "SELECT outcomes, forwarded FROM batch_outcomes WHERE batch_key = ?", [.text(key)]
+        ).first else { return nil }
+        guard let outcomes = row[0].text, let forwarded = row[1].text,
+              let results = try? JSONSerialization.jsonObject(with: Data(outcomes.utf8)) as? [[Any]],
+              let forwards = try? JSONSerialization.jsonObject(with: Data(forwarded.utf8)) as? [[Any]]
+        else { throw SchemaError("batch_outcomes row \(key) is not in the recorded shape") }
+        var batch = RecordedBatch()
+        for result in results {
+            guard result.count == 7, let id = (result[0] as? String).flatMap(RequestID.init),
+                  let kind = result[1] as? String, let user = (result[2] as? NSNumber)?.int64Value,
+                  let outcome = result[3] as? String
+            else { throw SchemaError("batch_outcomes row \(key) has an unreadable outcome") }
+            let json = result[6] as? String ?? RequestResult.rejectionJSON(id: id.rawValue, kind: kind, reason: outcome)
+            batch.results.append((id, user, json))
         }
-        return found
+        for forward in forwards {
+            guard forward.count == 2, let tag = forward[0] as? String, let queue = QueueName(tag: Substring(tag)),
+                  let entry = forward[1] as? String
+            else { throw SchemaError("batch_outcomes row \(key) has an unreadable forward") }
+            batch.forwarded.append((queue, entry))
+        }
+        return batch
     }
 
     /// Reservations with their seats, row-locked until the transaction ends.
@@ -224,9 +238,9 @@ public final class ReservationDatabase {
         try connection.query("SELECT balance FROM balances WHERE user_id = ?", [.int(user)]).first?.first?.int ?? 0
     }
 
-    /// Writes everything a batch decided. Call inside the batch's transaction.
+    /// Writes everything a batch decided, and its record under `batchKey`. Call inside the batch's transaction.
     /// `balances` are the final balances of every user the plan's ledger touches.
-    public func write(_ plan: BatchPlan, balances: [Int64: Int64]) throws {
+    public func write(_ plan: BatchPlan, balances: [Int64: Int64], batchKey: String) throws {
         if !plan.created.isEmpty {
             try connection.insertRows(
                 "INSERT INTO reservations (id, performance_id, user_id, state, amount, hold_expires_at, request_id) VALUES",
@@ -271,20 +285,11 @@ public final class ReservationDatabase {
                 suffix: "ON DUPLICATE KEY UPDATE balance = VALUES(balance)"
             )
         }
-        if !plan.results.isEmpty {
-            try connection.insertRows(
-                "INSERT INTO request_outcomes (request_id, kind, user_id, outcome, reservation_id, status_json, accepted_at_ms) VALUES",
-                rowPlaceholder: "(?,?,?,?,?,?,?)",
-                rows: plan.results.map { result in
-                    let reservationID: SQLValue = if case .reservation(let r) = result.outcome { .int(r.id) } else {
-                        result.request.reservationID > 0 ? .int(result.request.reservationID) : .null
-                    }
-                    return [.text(result.request.id.rawValue), .text(result.request.kind.rawValue),
-                            .int(result.request.userID), .text(result.outcome.label), reservationID,
-                            .text(result.statusJSON), .int(result.request.acceptedAtMillis)]
-                }
-            )
-        }
+        try connection.execute(
+            "INSERT INTO batch_outcomes (batch_key, request_count, outcomes, forwarded) VALUES (?, ?, ?, ?)",
+            [.text(batchKey), .int(Int64(plan.results.count)), .text(BatchRecord.outcomesJSON(plan.results)),
+             .text(BatchRecord.forwardedJSON(plan.forwarded))]
+        )
     }
 
     /// The request id that created each reservation of `plan.created`, in the same order.
@@ -338,4 +343,10 @@ public final class ReservationDatabase {
 public struct SchemaError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// The outcomes and forwards a committed batch recorded (see `BatchRecord`).
+public struct RecordedBatch {
+    public var results: [(id: RequestID, userID: Int64, json: String)] = []
+    public var forwarded: [(queue: QueueName, entry: String)] = []
 }

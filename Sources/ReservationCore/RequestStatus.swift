@@ -15,9 +15,12 @@ public enum RequestStatus: Sendable, Equatable {
     public var stored: String {
         switch self {
         case .queued(let user, let kind, let sequence): "Q|\(user)|\(kind.rawValue)|\(sequence)"
-        case .final(let user, let json): "F|\(user)|\(json)"
+        case .final(let user, let json): Self.finalPrefix(userID: user) + json
         }
     }
+
+    /// What precedes the JSON in the stored form of `.final`, for writers that append the JSON bytes themselves.
+    public static func finalPrefix(userID: Int64) -> String { "F|\(userID)|" }
 
     public init?(stored text: String) {
         let parts = text.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false)

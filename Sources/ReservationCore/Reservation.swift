@@ -84,9 +84,15 @@ public struct RequestResult: Sendable, Equatable {
         case .balance(let balance):
             out += "\"status\":\"done\",\"balance\":\(balance)}"
         case .rejected(let reason):
-            out += "\"status\":\"rejected\",\"reason\":\"\(reason.rawValue)\"}"
+            return rejectionJSON(id: request.id.rawValue, kind: request.kind.rawValue, reason: reason.rawValue)
         }
         return out
+    }
+
+    /// The status of a rejected request. The `request_outcomes` view in `sql/002_batch_outcomes.sql` builds the
+    /// same text from a batch record, which stores no JSON for rejections (most of an on-sale's requests).
+    public static func rejectionJSON(id: String, kind: String, reason: String) -> String {
+        "{\"requestId\":\"\(id)\",\"kind\":\"\(kind)\",\"status\":\"rejected\",\"reason\":\"\(reason)\"}"
     }
 }
 

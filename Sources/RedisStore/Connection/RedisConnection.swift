@@ -81,12 +81,30 @@ public final class RedisConnection {
             let status = withArgv(args) { argc, argv, argvlen in redisAppendCommandArgv(context, argc, argv, argvlen) }
             guard status == REDIS_OK else { throw dropContext(after: "buffering a pipeline") }
         }
+        return try readReplies(commands.count, from: context)
+    }
+
+    /// Closes the socket. Later calls throw `RedisError.closed`.
+    /// Sends commands already written as protocol bytes, in one round trip, and reads one reply per command.
+    /// Error replies come back in place as `.error(message)`; only transport failures throw.
+    public func pipeline(_ buffer: RedisCommandBuffer) throws(RedisError) -> [RedisValue] {
+        guard !buffer.isEmpty else { return [] }
+        let context = try liveContext()
+        let status = buffer.bytes.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
+        }
+        guard status == REDIS_OK else { throw dropContext(after: "buffering a pipeline") }
+        return try readReplies(buffer.count, from: context)
+    }
+
+    /// Reads `count` replies; the first `redisGetReply` writes whatever is buffered.
+    private func readReplies(_ count: Int, from context: UnsafeMutablePointer<redisContext>) throws(RedisError) -> [RedisValue] {
         var replies: [RedisValue] = []
-        replies.reserveCapacity(commands.count)
-        for _ in commands {
+        replies.reserveCapacity(count)
+        for _ in 0..<count {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                throw dropContext(after: "reading pipeline reply \(replies.count + 1) of \(commands.count)")
+                throw dropContext(after: "reading pipeline reply \(replies.count + 1) of \(count)")
             }
             defer { freeReplyObject(raw) }
             let reply = raw.assumingMemoryBound(to: redisReply.self)
@@ -97,7 +115,6 @@ public final class RedisConnection {
         return replies
     }
 
-    /// Closes the socket. Later calls throw `RedisError.closed`.
     public func close() {
         isClosed = true
         if let context { redisFree(context) }
@@ -206,7 +223,7 @@ public final class RedisConnection {
 
     private static func bytes(_ pointer: UnsafeMutablePointer<CChar>?, _ count: Int) -> [UInt8] {
         guard let pointer, count > 0 else { return [] }
-        return UnsafeRawBufferPointer(start: pointer, count: count).map { (byte: UInt8) -> UInt8 in byte }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: count))  // one memcpy
     }
 }
 

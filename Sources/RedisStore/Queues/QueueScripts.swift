@@ -36,16 +36,21 @@ enum QueueScripts {
     return {1, answer}
     """
 
-    /// Take up to ARGV[1] requests from the head of pending into in-flight, atomically.
-    /// KEYS: pending, inflight. Returns the entries taken, oldest first.
+    /// Take up to ARGV[1] requests from the head of pending as the queue's next numbered batch, atomically: the
+    /// entries move to their own in-flight key (ARGV[2] followed by the number, same hash tag) and the number is
+    /// appended to the list of batches in flight.
+    /// KEYS: pending, batch counter, in-flight batches. Returns `{number, entries}` (oldest first), `{0, {}}` if empty.
     static let take = """
     local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-    if #items == 0 then return items end
+    if #items == 0 then return {0, items} end
     redis.call('LTRIM', KEYS[1], #items, -1)
+    local number = redis.call('INCR', KEYS[2])
+    local key = ARGV[2] .. number
     for i = 1, #items, 1000 do
-      redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + 999, #items)))
+      redis.call('RPUSH', key, unpack(items, i, math.min(i + 999, #items)))
     end
-    return items
+    redis.call('RPUSH', KEYS[3], number)
+    return {number, items}
     """
 
     /// Extend the lease if we still hold the lock. KEYS: lock. ARGV: token, lease ms. Returns 1 or 0.

@@ -9,8 +9,13 @@ public enum RedisKeys {
 
     /// Requests waiting, oldest at the head (RPUSH by the ingest, taken from the left by the pass).
     public static func pending(_ queue: QueueName) -> String { tagged(queue, "pending") }
-    /// Requests a pass has taken but not yet committed; removed only after the commit is published.
-    public static func inflight(_ queue: QueueName) -> String { tagged(queue, "inflight") }
+    /// Numbers of the batches a pass has taken from the queue and not yet published, oldest first.
+    public static func inflightBatches(_ queue: QueueName) -> String { tagged(queue, "inflight") }
+    /// The entries of one taken batch; deleted only when its committed outcomes are published.
+    public static func inflightBatch(_ queue: QueueName, _ number: Int64) -> String { inflightBatchPrefix(queue) + String(number) }
+    static func inflightBatchPrefix(_ queue: QueueName) -> String { tagged(queue, "inflight:") }
+    /// The last batch number handed out for the queue.
+    public static func batchCounter(_ queue: QueueName) -> String { tagged(queue, "batches") }
     /// The pass lock of a queue: a token with a lease (PX), so a crashed holder blocks only until it lapses.
     public static func lock(_ queue: QueueName) -> String { tagged(queue, "lock") }
     /// How many requests ever entered the queue (each gets the next number).

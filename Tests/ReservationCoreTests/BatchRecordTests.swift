@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+@testable import ReservationCore
+
+/// The row MariaDB keeps per committed batch: what the `request_outcomes` view and a recovering pass read back.
+@Suite("Batch records")
+struct BatchRecordTests {
+    static func array(_ json: String) throws -> [[Any]] {
+        try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[Any]])
+    }
+
+    @Test("outcomes render as positional arrays; a rejection stores no JSON, and its JSON follows from the fields")
+    func outcomes() throws {
+        var make = RequestMaker()
+        let held = Fixture.reservation(1_000, user: 3, seats: [4, 5])
+        let reserve = make.reserve(user: 3, seats: [4, 5])
+        let taken = make.reserve(user: 4, seats: [5])
+        let charge = make.charge(user: 9, amount: 500)
+        let pay = make.pay(user: 3, reservation: 1_000)
+        let results = [
+            RequestResult(request: reserve, outcome: .reservation(held)),
+            RequestResult(request: taken, outcome: .rejected(.seatTaken)),
+            RequestResult(request: charge, outcome: .balance(500)),
+            RequestResult(request: pay, outcome: .rejected(.insufficientBalance)),
+        ]
+        let rows = try Self.array(BatchRecord.outcomesJSON(results))
+        #expect(rows.count == 4)
+        for (row, result) in zip(rows, results) {
+            #expect(row.count == 7)
+            #expect(row[0] as? String == result.request.id.rawValue)
+            #expect(row[1] as? String == result.request.kind.rawValue)
+            #expect((row[2] as? NSNumber)?.int64Value == result.request.userID)
+            #expect(row[3] as? String == result.outcome.label)
+            #expect((row[5] as? NSNumber)?.int64Value == result.request.acceptedAtMillis)
+            if case .rejected(let reason) = result.outcome {
+                #expect(row[6] is NSNull)
+                #expect(RequestResult.rejectionJSON(
+                    id: result.request.id.rawValue, kind: result.request.kind.rawValue, reason: reason.rawValue
+                ) == result.statusJSON)
+            } else {
+                #expect(row[6] as? String == result.statusJSON, "the status JSON survives quoting exactly")
+            }
+        }
+        #expect((rows[0][4] as? NSNumber)?.int64Value == 1_000, "the reservation a reserve created")
+        #expect(rows[1][4] is NSNull && rows[2][4] is NSNull)
+        #expect((rows[3][4] as? NSNumber)?.int64Value == 1_000, "the reservation a pay named")
+        #expect(try Self.array(BatchRecord.outcomesJSON([])).isEmpty)
+    }
+
+    @Test("text that needs escaping is quoted correctly", arguments: [
+        "plain", "", #"{"a":"b"}"#, #"\"#, "line\nbreak", "tab\tand \u{1}", "ünïcødé \u{2028}", #"""""#,
+    ])
+    func quoting(text: String) throws {
+        var bytes: [UInt8] = []
+        BatchRecord.appendQuoted(text, to: &bytes)
+        let parsed = try JSONSerialization.jsonObject(with: Data(("[" + String(decoding: bytes, as: UTF8.self) + "]").utf8))
+        #expect((parsed as? [String])?.first == text)
+    }
+
+    @Test("decimal numbers render like Swift's own", arguments: [Int64.min, -1, 0, 7, 10, 1_795_550_000_000, .max])
+    func decimals(value: Int64) {
+        var bytes: [UInt8] = []
+        BatchRecord.appendDecimal(value, to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == String(value))
+    }
+
+    @Test("forwards keep the target queue and the entry exactly")
+    func forwards() throws {
+        var make = RequestMaker(queue: .general)
+        let request = make.reserve(user: 2, seats: [1, 2])
+        let rows = try Self.array(BatchRecord.forwardedJSON([(.performance(7), request)]))
+        #expect(rows.count == 1)
+        #expect(rows[0][0] as? String == "p7")
+        #expect(rows[0][1] as? String == request.wireFormat)
+    }
+
+    @Test("the key names queue, batch number and first request; an unreadable first entry still gives a key")
+    func keys() {
+        var make = RequestMaker()
+        let first = make.reserve(user: 1, seats: [1])
+        let entries = [first.wireFormat, make.reserve(user: 2, seats: [2]).wireFormat]
+        #expect(BatchRecord.key(queue: .performance(7), number: 42, entries: entries) == "p7:42:\(first.id.rawValue)")
+        #expect(BatchRecord.key(queue: .general, number: 1, entries: ["garbage"] + entries) == "g:1:-")
+        #expect(BatchRecord.key(queue: .general, number: 1, entries: []) == "g:1:-")
+        #expect(BatchRecord.key(queue: .performance(7), number: 43, entries: entries)
+            != BatchRecord.key(queue: .performance(7), number: 42, entries: entries))
+    }
+}

@@ -200,12 +200,22 @@ public final class BatchPass {
             let size = nextBatchSize()
             let batchStart = clock.now
             let predicted = model.fit?.predictedSeconds(size: size)
+            let stagesBefore = summary.stageSeconds
             guard let batch = try timed(.take, { try queues.take(queue, limit: size) }) else { break }
             try process(batch, inventory: &inventory, recovered: false)
             let seconds = (clock.now - batchStart).seconds
             if let predicted, batch.entries.count == size, seconds > 0 {
                 summary.predictionErrors.append(abs(predicted - seconds) / seconds)
             }
+            let stages = PassSummary.Stage.allCases.map { stage in
+                "\(stage)=" + String(format: "%.4f", (summary.stageSeconds[stage] ?? 0) - (stagesBefore[stage] ?? 0))
+            }.joined(separator: " ")
+            logger.debug("batch done", metadata: [
+                "queue": "\(queue)", "batch": "\(batch.number)", "size": "\(batch.entries.count)",
+                "seconds": "\(String(format: "%.4f", seconds))",
+                "predicted": "\(predicted.map { String(format: "%.4f", $0) } ?? "none")",
+                "stages": "\(stages)",
+            ])
             model.record(size: batch.entries.count, seconds: seconds)
             seatMapChanged = true
             try renewLock()

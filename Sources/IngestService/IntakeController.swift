@@ -71,13 +71,13 @@ struct IntakeController: Sendable {
     @Sendable func reserve(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let user = try admit(request)
         let performance = try pathID(context, "performanceId")
-        let body = try await decode(ReserveBody.self, from: request)
-        do { try RequestValidation.checkSeatSelection(body.seatIds) } catch { throw APIError.badRequest(error.message) }
+        let seatIDs = try await decode(ReserveBody.self, from: request, compact: CompactBody.seatIDs) { $0.seatIds }
+        do { try RequestValidation.checkSeatSelection(seatIDs) } catch { throw APIError.badRequest(error.message) }
         // Unknown to the caches yet: the general queue's pass forwards it or rejects PERFORMANCE_UNKNOWN.
         let queue: QueueName = routing.current.performances.contains(performance) ? .performance(performance) : .general
         return try await accept(QueuedRequest(
             id: .random(queue: queue), kind: .reserve, userID: user, performanceID: performance,
-            seatIDs: body.seatIds, acceptedAtMillis: Self.nowMillis()
+            seatIDs: seatIDs, acceptedAtMillis: Self.nowMillis()
         ), request: request, withPosition: true)
     }
 
@@ -107,10 +107,10 @@ struct IntakeController: Sendable {
 
     @Sendable func charge(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let user = try admit(request)
-        let body = try await decode(ChargeBody.self, from: request)
-        do { try RequestValidation.checkChargeAmount(body.amount) } catch { throw APIError.badRequest(error.message) }
+        let amount = try await decode(ChargeBody.self, from: request, compact: CompactBody.amount) { $0.amount }
+        do { try RequestValidation.checkChargeAmount(amount) } catch { throw APIError.badRequest(error.message) }
         return try await accept(QueuedRequest(
-            id: .random(queue: .general), kind: .charge, userID: user, amount: body.amount,
+            id: .random(queue: .general), kind: .charge, userID: user, amount: amount,
             acceptedAtMillis: Self.nowMillis()
         ), request: request, withPosition: false)
     }
@@ -212,7 +212,22 @@ struct IntakeController: Sendable {
     }
 
     private func decode<Body: Decodable>(_ type: Body.Type, from request: Request, allowEmpty: Bool = false) async throws -> Body {
-        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        let buffer = try await jsonBody(of: request, allowEmpty: allowEmpty)
+        if buffer.readableBytes == 0 { return try JSONDecoder().decode(Body.self, from: Data("{}".utf8)) }
+        return try decodeJSON(Body.self, buffer)
+    }
+
+    /// A body's value: read by `compact` when the client sent the common compact form, else by the JSON decoder.
+    private func decode<Body: Decodable, Value>(
+        _ type: Body.Type, from request: Request, compact: ([UInt8]) -> Value?, _ value: (Body) -> Value
+    ) async throws -> Value {
+        let buffer = try await jsonBody(of: request, allowEmpty: false)
+        if let fast = compact(Array(buffer.readableBytesView)) { return fast }
+        return value(try decodeJSON(Body.self, buffer))
+    }
+
+    /// The body (at most `maxBodyBytes`) of a request that says it is JSON; or an empty one where `allowEmpty`.
+    private func jsonBody(of request: Request, allowEmpty: Bool) async throws -> ByteBuffer {
         var mutable = request
         let buffer: ByteBuffer
         do {
@@ -220,15 +235,27 @@ struct IntakeController: Sendable {
         } catch {
             throw APIError.tooLarge
         }
-        if allowEmpty, buffer.readableBytes == 0 { return try JSONDecoder().decode(Body.self, from: Data("{}".utf8)) }
-        // The media type itself, parameters (`; charset=utf-8`) aside: `application/jsonx` is not JSON.
-        let mediaType = contentType.prefix { $0 != ";" }.trimmingCharacters(in: .whitespaces)
-        guard mediaType == "application/json" else { throw APIError.unsupportedMediaType }
+        if allowEmpty, buffer.readableBytes == 0 { return buffer }
+        guard Self.isJSON(request.headers[.contentType]) else { throw APIError.unsupportedMediaType }
+        return buffer
+    }
+
+    private func decodeJSON<Body: Decodable>(_ type: Body.Type, _ buffer: ByteBuffer) throws -> Body {
         do {
             return try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
         } catch {
             throw APIError.badRequest(Self.describe(error))
         }
+    }
+
+    /// `application/json`, in any case, with or without parameters (`; charset=utf-8`); `application/jsonx` is not.
+    static func isJSON(_ contentType: String?) -> Bool {
+        guard let contentType else { return false }
+        let mediaType = contentType.utf8.prefix { $0 != UInt8(ascii: ";") }
+        let trimmed = mediaType.drop { $0 == 32 || $0 == 9 }.reversed().drop { $0 == 32 || $0 == 9 }.reversed()
+        let expected = "application/json".utf8
+        func lowercased(_ byte: UInt8) -> UInt8 { (65...90).contains(byte) ? byte + 32 : byte }
+        return trimmed.count == expected.count && zip(trimmed, expected).allSatisfy { lowercased($0) == $1 }
     }
 
     private static func describe(_ error: any Error) -> String {

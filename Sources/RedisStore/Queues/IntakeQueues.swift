@@ -8,6 +8,8 @@ public final class IntakeQueues: Sendable {
     public let redis: RedisClient
     /// SHA1 of the enqueue script once Redis has it (loaded lazily, and again after a Redis restart).
     private let enqueueSHA = Mutex<String?>(nil)
+    /// Queue tags this process has registered in `RedisKeys.queues` (so it sends SADD once per queue, not per request).
+    private let registeredQueues = Mutex<Set<String>>([])
     /// Requests acknowledged by Redis, by kind (replays of an Idempotency-Key are not counted again).
     private let queued: [RequestKind: Counter]
 
@@ -31,8 +33,8 @@ public final class IntakeQueues: Sendable {
         /// Reads the enqueue script's `{isNew, "<id>|<position>"}`.
         init?(scriptReply reply: RedisValue) {
             guard let parts = reply.array, parts.count == 2, let isNew = parts[0].int, let answer = parts[1].string,
-                  let bar = answer.lastIndex(of: "|"), let id = RequestID(answer[..<bar]),
-                  let position = Int64(answer[answer.index(after: bar)...])
+                  let bar = answer.utf8.lastIndex(of: UInt8(ascii: "|")), let id = RequestID(answer[..<bar]),
+                  let position = Int64(answer[answer.utf8.index(after: bar)...])
             else { return nil }
             self.init(requestID: id, position: position, isNew: isNew == 1)
         }
@@ -57,7 +59,8 @@ public final class IntakeQueues: Sendable {
 
     private func evalEnqueue(keys: [String], arguments: [String], queueTag: String) async throws(RedisError) -> RedisValue {
         // The queue registry entry goes first: if the script then fails, an empty queue is registered, which is
-        // harmless; the other order could leave a request in a queue no pass knows of.
+        // harmless; the other order could leave a request in a queue no pass knows of. Each queue is registered
+        // once per process (and again after Redis lost its scripts or the connection: it may have lost data too).
         for attempt in 0..<2 {
             let sha: String
             if let known = enqueueSHA.withLock({ $0 }) {
@@ -69,25 +72,34 @@ public final class IntakeQueues: Sendable {
                 enqueueSHA.withLock { $0 = loaded }
                 sha = loaded
             }
-            let replies = try await redis.pipeline([
-                ["SADD", RedisKeys.queues, queueTag],
-                ["EVALSHA", sha, String(keys.count)] + keys + arguments,
-            ])
-            guard replies.count == 2 else { throw RedisError.protocolError("pipeline answered \(replies.count) replies") }
-            if case .error(let message) = replies[1] {
+            let register = !registeredQueues.withLock { $0.contains(queueTag) }
+            var commands: [[String]] = register ? [["SADD", RedisKeys.queues, queueTag]] : []
+            commands.append(["EVALSHA", sha, String(keys.count)] + keys + arguments)
+            let replies: [RedisValue]
+            do {
+                replies = try await redis.pipeline(commands)
+            } catch {
+                registeredQueues.withLock { $0.removeAll() }
+                throw error
+            }
+            guard replies.count == commands.count, let reply = replies.last else {
+                throw RedisError.protocolError("pipeline answered \(replies.count) replies")
+            }
+            if case .error(let message) = reply {
                 // NOSCRIPT: Redis restarted or was flushed; the script did not run, so loading it and retrying is safe.
                 if message.hasPrefix("NOSCRIPT"), attempt == 0 {
                     enqueueSHA.withLock { $0 = nil }
+                    registeredQueues.withLock { $0.removeAll() }
                     continue
                 }
                 throw RedisError.server(message)
             }
-            return replies[1]
+            if register, case .integer = replies[0] { registeredQueues.withLock { _ = $0.insert(queueTag) } }
+            return reply
         }
         throw RedisError.protocolError("the enqueue script could not be loaded")
     }
 
-    /// A request's stored status and, while it is queued, how many requests of its queue have finished.
     public func status(of id: RequestID) async throws(RedisError) -> (RequestStatus, finished: Int64)? {
         let replies = try await redis.pipeline([["GET", RedisKeys.status(id)], ["GET", RedisKeys.finished(id.queue)]])
         guard replies.count == 2, let stored = replies[0].string, let status = RequestStatus(stored: stored) else {

@@ -168,3 +168,6 @@ bench_lock() {
 bench_revision() {
   git -C "$bench_root" describe --always --dirty 2>/dev/null || echo "unknown revision"
 }
+
+# cpu_ticks PID: user + system clock ticks (getconf CLK_TCK per second) the process has used so far
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }

@@ -73,6 +73,40 @@ extension IntegrationSuite {
             #expect(try db.query("SELECT COUNT(*) FROM reservation_seats WHERE live = 1").first?.first?.int == doneSeats)
         }
 
+        /// A pass that died after committing a batch and before publishing it leaves the batch in flight; the next
+        /// pass finds the batch's record, publishes the recorded statuses again and decides nothing twice.
+        @Test func committedButUnpublishedBatchIsPublishedFromItsRecord() throws {
+            try Stack.reset()
+            let performance = try Stack.createPerformance(seats: 100)
+            let queue = QueueName.performance(performance)
+            let requests = Self.requests(count: 200, seats: 100, users: 60, performance: performance, seed: 3)
+            let redis = try Stack.redis()
+            #expect(try BulkIntake(redis: redis).enqueue(requests) == 200)
+            try Stack.run("concert-batch", ["flush", "--batch-size", "200"]).requireSuccess()
+            let recorded = try Stack.database().query("SELECT request_id, status_json FROM request_outcomes")
+            #expect(recorded.count == 200)
+
+            // Put the world back as the dead pass left it: batch 1 in flight, its statuses never published.
+            _ = try redis.command(["RPUSH", RedisKeys.pending(queue)] + requests.map(\.wireFormat))
+            _ = try redis.command(["RPUSH", RedisKeys.inflightBatches(queue), "1:200"])
+            _ = try redis.command(["DEL"] + requests.map { RedisKeys.status($0.id) })
+
+            let again = try Stack.run("concert-batch", ["flush"])
+            try again.requireSuccess()
+            #expect(again.stdout.contains("0 decided, 200 replayed"), "\(again.stdout)")
+            #expect(try Self.outcomeCount() == 200, "nothing decided twice")
+            let statuses = try Stack.statuses(requests.map(\.id))
+            for row in recorded {
+                guard let id = row[0].text.flatMap(RequestID.init), case .final(_, let json)? = statuses[id] else {
+                    Issue.record("no status published again for \(row[0].text ?? "?")")
+                    continue
+                }
+                #expect(json == row[1].text)
+            }
+            #expect(try Stack.requestsLeftInQueues() == 0)
+            try Stack.run("concert-admin", ["verify"]).requireSuccess()
+        }
+
         /// Two flushes started at once both finish, and the result is the one a single flush gives.
         @Test func twoFlushesAtOnceMatchOne() async throws {
             func outcomes() throws -> [String: String] {

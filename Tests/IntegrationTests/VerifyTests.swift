@@ -31,14 +31,14 @@ extension IntegrationSuite {
                 """, [.int(performance)])
             try db.execute("INSERT INTO reservation_seats (reservation_id, performance_id, seat_id, live) VALUES (9999, ?, 2, NULL)",
                            [.int(performance)])
-            // A batch taken and never finished: its entries under its number, the number in the in-flight list.
+            // A batch taken and never finished: its entry first in pending, `<number>:<count>` in the in-flight list.
             let queue = QueueName.performance(performance)
             _ = try Stack.redis().command([
-                "RPUSH", RedisKeys.inflightBatch(queue, 77),
+                "RPUSH", RedisKeys.pending(queue),
                 QueuedRequest(id: .random(queue: queue), kind: .reserve, userID: 5,
                               performanceID: performance, seatIDs: [7], acceptedAtMillis: 1).wireFormat,
             ])
-            _ = try Stack.redis().command(["RPUSH", RedisKeys.inflightBatches(queue), "77"])
+            _ = try Stack.redis().command(["RPUSH", RedisKeys.inflightBatches(queue), "77:1"])
 
             let result = try Stack.run("concert-admin", ["verify"])
             #expect(result.status == 1)

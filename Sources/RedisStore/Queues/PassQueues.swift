@@ -41,12 +41,22 @@ public final class PassQueues {
 
     /// Batches a crashed or interrupted pass left in flight, oldest first: they go before anything newer.
     public func inflight(_ queue: QueueName) throws(RedisError) -> [TakenBatch] {
-        let numbers = (try redis.command(["LRANGE", RedisKeys.inflightBatches(queue), "0", "-1"]).array ?? [])
-            .compactMap { $0.string.flatMap { Int64($0) } }
-        return try numbers.map { (number: Int64) throws(RedisError) -> TakenBatch in
-            let entries = try redis.command(["LRANGE", RedisKeys.inflightBatch(queue, number), "0", "-1"]).array ?? []
-            return TakenBatch(queue: queue, number: number, entries: entries.compactMap(\.string))
+        let records = (try redis.command(["LRANGE", RedisKeys.inflightBatches(queue), "0", "-1"]).array ?? [])
+            .compactMap(\.string)
+        var batches: [TakenBatch] = []
+        var offset = 0
+        for record in records {
+            let parts = record.split(separator: ":")
+            guard parts.count == 2, let number = Int64(parts[0]), let count = Int(parts[1]), count > 0 else {
+                throw RedisError.protocolError("in-flight batch record '\(record)' of \(queue) is not <number>:<count>")
+            }
+            let entries = try redis.command([
+                "LRANGE", RedisKeys.pending(queue), String(offset), String(offset + count - 1),
+            ]).array ?? []
+            batches.append(TakenBatch(queue: queue, number: number, entries: entries.compactMap(\.string)))
+            offset += count
         }
+        return batches
     }
 
     /// How many batches are in flight (LLEN: the pass asks after every visit, and only needs the number).
@@ -54,12 +64,12 @@ public final class PassQueues {
         Int(try redis.command(["LLEN", RedisKeys.inflightBatches(queue)]).int ?? 0)
     }
 
-    /// Moves up to `limit` entries from the head of the queue into a new numbered in-flight batch, atomically.
-    /// nil when the queue is empty.
+    /// The next batch: up to `limit` entries of the queue after those already in flight, numbered, atomically.
+    /// nil when there are none.
     public func take(_ queue: QueueName, limit: Int) throws(RedisError) -> TakenBatch? {
         let reply = try redis.command([
             "EVAL", QueueScripts.take, "3", RedisKeys.pending(queue), RedisKeys.batchCounter(queue),
-            RedisKeys.inflightBatches(queue), String(limit), RedisKeys.inflightBatchPrefix(queue),
+            RedisKeys.inflightBatches(queue), String(limit),
         ])
         guard case .array(let parts) = reply, parts.count == 2, let number = parts[0].int, number > 0 else { return nil }
         return TakenBatch(queue: queue, number: number, entries: (parts[1].array ?? []).compactMap(\.string))
@@ -138,8 +148,10 @@ public final class PassQueues {
             if finished > 0 {
                 commands.command("INCRBY", RedisKeys.finished(queue), String(finished))
             }
-            commands.command("DEL", RedisKeys.inflightBatch(queue, batch.number))
-            commands.command("LREM", RedisKeys.inflightBatches(queue), "1", String(batch.number))
+            commands.command(
+                "EVAL", QueueScripts.finish, "2", RedisKeys.inflightBatches(queue), RedisKeys.pending(queue),
+                batch.inflightRecord, String(batch.entries.count)
+            )
         }
         commands.command("EXEC")
         let replies = try redis.pipeline(commands)
@@ -152,6 +164,9 @@ public final class PassQueues {
         }
         for reply in results {
             if case .error(let message) = reply { throw RedisError.server(message) }
+        }
+        if let batch, results.last?.int != 1 {
+            throw RedisError.server("batch \(batch.inflightRecord) of \(batch.queue) was no longer the oldest in flight: another pass finished it (this pass's lease lapsed)")
         }
     }
 
@@ -189,7 +204,8 @@ public final class PassQueues {
     }
 }
 
-/// Entries a pass took from a queue as one numbered batch. The number, the queue and the first entry's request id
+/// Entries a pass took from a queue as one numbered batch (they stay the first entries of its pending list until
+/// the batch is published). The number, the queue and the first entry's request id
 /// name the batch's record in MariaDB, so a pass finishing a dead pass's batch can tell whether it was committed.
 public struct TakenBatch: Sendable {
     public let queue: QueueName
@@ -201,4 +217,7 @@ public struct TakenBatch: Sendable {
         self.number = number
         self.entries = entries
     }
+
+    /// How the queue's in-flight list names the batch: `<number>:<count>`.
+    public var inflightRecord: String { "\(number):\(entries.count)" }
 }

@@ -36,21 +36,32 @@ enum QueueScripts {
     return {1, answer}
     """
 
-    /// Take up to ARGV[1] requests from the head of pending as the queue's next numbered batch, atomically: the
-    /// entries move to their own in-flight key (ARGV[2] followed by the number, same hash tag) and the number is
-    /// appended to the list of batches in flight.
+    /// Take the next batch: up to ARGV[1] requests from pending, after those already in flight. Entries stay in
+    /// pending (nothing is copied) until their batch's publication trims them from the head; the queue's in-flight
+    /// list records `<number>:<count>` per batch, oldest first, so the in-flight entries are always the first
+    /// ones of pending, batch after batch.
     /// KEYS: pending, batch counter, in-flight batches. Returns `{number, entries}` (oldest first), `{0, {}}` if empty.
     static let take = """
-    local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-    if #items == 0 then return {0, items} end
-    redis.call('LTRIM', KEYS[1], #items, -1)
-    local number = redis.call('INCR', KEYS[2])
-    local key = ARGV[2] .. number
-    for i = 1, #items, 1000 do
-      redis.call('RPUSH', key, unpack(items, i, math.min(i + 999, #items)))
+    local offset = 0
+    for _, batch in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+      offset = offset + tonumber(string.match(batch, ':(%d+)$'))
     end
-    redis.call('RPUSH', KEYS[3], number)
+    local items = redis.call('LRANGE', KEYS[1], offset, offset + tonumber(ARGV[1]) - 1)
+    if #items == 0 then return {0, items} end
+    local number = redis.call('INCR', KEYS[2])
+    redis.call('RPUSH', KEYS[3], number .. ':' .. #items)
     return {number, items}
+    """
+
+    /// Finish the oldest batch in flight, if it is ARGV[1] (`<number>:<count>`): drop it from the in-flight list and
+    /// its ARGV[2] entries from the head of pending. Returns 1, or 0 if that batch is not the oldest in flight (another
+    /// pass finished it: nothing is trimmed).
+    /// KEYS: in-flight batches, pending.
+    static let finish = """
+    if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[1] then return 0 end
+    redis.call('LPOP', KEYS[1])
+    redis.call('LTRIM', KEYS[2], tonumber(ARGV[2]), -1)
+    return 1
     """
 
     /// Extend the lease if we still hold the lock. KEYS: lock. ARGV: token, lease ms. Returns 1 or 0.

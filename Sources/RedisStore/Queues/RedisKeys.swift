@@ -9,11 +9,9 @@ public enum RedisKeys {
 
     /// Requests waiting, oldest at the head (RPUSH by the ingest, taken from the left by the pass).
     public static func pending(_ queue: QueueName) -> String { tagged(queue, "pending") }
-    /// Numbers of the batches a pass has taken from the queue and not yet published, oldest first.
+    /// `<number>:<count>` of each batch a pass has taken from the queue and not yet published, oldest first. The
+    /// batches' entries are the first ones of `pending`, in that order (see `QueueScripts.take`).
     public static func inflightBatches(_ queue: QueueName) -> String { tagged(queue, "inflight") }
-    /// The entries of one taken batch; deleted only when its committed outcomes are published.
-    public static func inflightBatch(_ queue: QueueName, _ number: Int64) -> String { inflightBatchPrefix(queue) + String(number) }
-    static func inflightBatchPrefix(_ queue: QueueName) -> String { tagged(queue, "inflight:") }
     /// The last batch number handed out for the queue.
     public static func batchCounter(_ queue: QueueName) -> String { tagged(queue, "batches") }
     /// The pass lock of a queue: a token with a lease (PX), so a crashed holder blocks only until it lapses.

@@ -13,7 +13,7 @@ public struct BatchConfiguration: Sendable {
     /// The batch time the cost model aims for.
     public var targetBatchSeconds: Double = 0.25
     /// Bounds of the chosen batch size.
-    public var batchSizeBounds: ClosedRange<Int> = 50...20_000
+    public var batchSizeBounds: ClosedRange<Int> = 50...50_000
     /// A fixed batch size instead of the model's choice (benchmarks compare against size 1).
     public var fixedBatchSize: Int?
     /// The pass lock's lease (`CONCERT_LOCK_LEASE_SECONDS`, default 10): a pass killed with SIGKILL blocks the next

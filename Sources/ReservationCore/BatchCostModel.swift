@@ -55,7 +55,7 @@ public struct BatchCostModel: Sendable, Equatable {
     /// from the lower bound. Successive calls alternate a little around the target (`probe`) so the window
     /// always holds different sizes and both numbers stay identifiable.
     public func nextBatchSize(targetSeconds: Double, bounds: ClosedRange<Int>, probe: Int) -> Int {
-        let spread = [1.0, 0.9, 1.1][abs(probe) % 3]
+        let spread = [1.0, 0.75, 1.25][abs(probe) % 3]
         guard let fit, fit.costPerRequest > 0 else {
             // No fit yet: 1×, 2×, 4×… the lower bound, so the first batches are cheap and of different sizes.
             let grown = bounds.lowerBound << min(samples.count, 20)

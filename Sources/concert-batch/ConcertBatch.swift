@@ -30,7 +30,7 @@ struct PassOptions: ParsableArguments {
     var batchSize: Int?
 
     @Option(help: "Largest batch the cost model may choose.")
-    var maxBatchSize: Int = 20_000
+    var maxBatchSize: Int = 50_000
 
     func validate() throws {
         guard targetBatchMs > 0 else { throw ValidationError("--target-batch-ms must be positive") }

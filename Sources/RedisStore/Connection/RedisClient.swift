@@ -79,9 +79,16 @@ public final class RedisClient: Sendable {
         guard !commands.contains(where: \.isEmpty) else {
             throw RedisError(.protocolError, "a command needs at least one argument; nothing was sent")
         }
+        return try await pipeline(RedisCommandBuffer(commands))
+    }
+
+    /// Sends commands already written as protocol bytes, together and in order, in one round trip on one
+    /// connection (the cheapest form for hot paths: no per-argument arrays). Error replies come back in place.
+    public func pipeline(_ buffer: RedisCommandBuffer) async throws(RedisError) -> [RedisValue] {
+        guard !buffer.isEmpty else { return [] }
         // The continuation carries a Result so the typed error survives (checked continuations only throw `any Error`).
         let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[RedisValue], RedisError>, Never>) in
-            if !queue.enqueue(PendingRequest(commands: commands, continuation: continuation)) {
+            if !queue.enqueue(PendingRequest(commands: buffer, continuation: continuation)) {
                 continuation.resume(returning: .failure(Self.closedError))
             }
         }
@@ -106,7 +113,8 @@ public final class RedisClient: Sendable {
         let roundTrips = Counter(label: "concert_redis_round_trips_total")
         let failures = Counter(label: "concert_redis_failed_round_trips_total")
         while let batch = queue.nextBatch() {
-            let commands: [[[UInt8]]] = batch.flatMap { (request: PendingRequest) -> [[[UInt8]]] in request.commands }
+            var commands = RedisCommandBuffer(capacity: batch.reduce(0) { $0 + $1.commands.bytes.count })
+            for request in batch { commands.append(request.commands) }
             pipelineSize.record(commands.count)
             roundTrips.increment()
             let outcome: Result<[RedisValue], RedisError>
@@ -139,9 +147,9 @@ public final class RedisClient: Sendable {
     }
 }
 
-/// One caller's commands and where to deliver their replies.
+/// One caller's commands (already in protocol bytes) and where to deliver their replies.
 private struct PendingRequest: Sendable {
-    let commands: [[[UInt8]]]
+    let commands: RedisCommandBuffer
     let continuation: CheckedContinuation<Result<[RedisValue], RedisError>, Never>
 }
 

@@ -15,6 +15,21 @@ public struct RedisCommandBuffer: Sendable {
 
     public var isEmpty: Bool { count == 0 }
 
+    /// Binary-safe commands, each an array of arguments.
+    public init(_ commands: [[[UInt8]]]) {
+        self.init(capacity: commands.reduce(0) { $0 + $1.reduce(16) { $0 + $1.count + 16 } })
+        for arguments in commands {
+            begin(arguments: arguments.count)
+            for argument in arguments { bulk(argument) }
+        }
+    }
+
+    /// Appends another buffer's commands after these.
+    public mutating func append(_ other: RedisCommandBuffer) {
+        bytes.append(contentsOf: other.bytes)
+        count += other.count
+    }
+
     public mutating func command(_ arguments: String...) {
         command(arguments)
     }

@@ -73,8 +73,14 @@ public final class IntakeQueues: Sendable {
                 sha = loaded
             }
             let register = !registeredQueues.withLock { $0.contains(queueTag) }
-            var commands: [[String]] = register ? [["SADD", RedisKeys.queues, queueTag]] : []
-            commands.append(["EVALSHA", sha, String(keys.count)] + keys + arguments)
+            var commands = RedisCommandBuffer(capacity: 512)
+            if register { commands.command("SADD", RedisKeys.queues, queueTag) }
+            commands.begin(arguments: 3 + keys.count + arguments.count)
+            commands.argument("EVALSHA")
+            commands.argument(sha)
+            commands.argument(Int64(keys.count))
+            for key in keys { commands.argument(key) }
+            for argument in arguments { commands.argument(argument) }
             let replies: [RedisValue]
             do {
                 replies = try await redis.pipeline(commands)

@@ -206,4 +206,25 @@ struct TokenTests {
         #expect(TokenError.weakSecret.description.contains("CONCERT_JWT_SECRET"))
         #expect(TokenError.missingClaim("exp").description.contains("exp"))
     }
+
+    @Test("the signer's claims are read without a decoder exactly as the decoder reads them; others fall back")
+    func compactClaims() throws {
+        for text in [#"{"sub":"42","iat":1795550400,"exp":1795554000}"#, #"{"sub":"007","iat":0,"exp":1}"#] {
+            let fast = try #require(BearerTokenVerifier.Claims(compact: Array(text.utf8)))
+            let decoded = try JSONDecoder().decode(BearerTokenVerifier.Claims.self, from: Data(text.utf8))
+            #expect(fast.sub == decoded.sub && fast.exp == decoded.exp && fast.nbf == decoded.nbf)
+        }
+        for text in [
+            #"{"sub":"42","exp":1795554000}"#, #"{"sub":"42","iat":1,"exp":1,"nbf":2}"#, #"{"sub":42,"iat":1,"exp":1}"#,
+            #"{"sub":"42","iat":1,"exp":1.5}"#, #"{"sub":"42","iat":1,"exp":1} "#, #"{"sub":"-4","iat":1,"exp":1}"#,
+            #"{"sub":"42","iat":1,"exp":1234567890123456789}"#, #"{"exp":1,"iat":1,"sub":"42"}"#, "",
+        ] {
+            #expect(BearerTokenVerifier.Claims(compact: Array(text.utf8)) == nil, "\(text)")
+        }
+        // A token whose claims need the decoder (nbf present, other order) still verifies.
+        let token = Self.token(
+            header: #"{"typ":"JWT","alg":"HS256"}"#, claims: #"{"exp":\#(Self.now + 60),"nbf":\#(Self.now - 60),"sub":"9"}"#
+        )
+        #expect(try Self.verifier().userID(fromToken: token, now: Self.now) == 9)
+    }
 }

@@ -317,7 +317,7 @@ public final class BatchPass {
                 // Committed: the in-memory seats follow, then Redis.
                 inventory = endState.inventory
                 var publication = PassQueues.Publication()
-                publication.results = plan.results.map { ($0.request.id, $0.request.userID, $0.statusJSON) }
+                publication.decided = plan.results
                 publication.reservations = plan.created + plan.changed
                 publication.forwarded = plan.forwarded.map { ($0.0, $0.1.wireFormat) }
                 publication.unreadable = unreadable

@@ -34,8 +34,15 @@ public struct PassSummary: Sendable {
     public var decided: Int { outcomes.values.reduce(0) { $0 + $1.values.reduce(0, +) } }
 
     mutating func count(_ plan: BatchPlan) {
-        for result in plan.results {
-            outcomes[result.request.kind, default: [:]][result.outcome.label, default: 0] += 1
+        // Counted under a small key first (by index: copying each result would retain its strings and arrays),
+        // so the outcome's label is built once per kind of outcome, not once per request.
+        var counts: [OutcomeKey: Int] = [:]
+        for index in plan.results.indices {
+            let key = OutcomeKey(kind: plan.results[index].request.kind, outcome: plan.results[index].outcome)
+            counts[key, default: 0] += 1
+        }
+        for (key, count) in counts {
+            outcomes[key.kind, default: [:]][key.label, default: 0] += count
         }
         for entry in plan.ledger { money[entry.kind, default: 0] += abs(entry.amount) }
         forwarded += plan.forwarded.count
@@ -83,4 +90,17 @@ public struct PassSummary: Sendable {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// A request kind and its outcome (`done` or a rejection reason), without building the label's text.
+private struct OutcomeKey: Hashable {
+    let kind: RequestKind
+    let rejection: RejectionReason?
+
+    init(kind: RequestKind, outcome: RequestOutcome) {
+        self.kind = kind
+        if case .rejected(let reason) = outcome { rejection = reason } else { rejection = nil }
+    }
+
+    var label: String { rejection?.rawValue ?? "done" }
 }

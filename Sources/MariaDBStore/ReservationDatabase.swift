@@ -295,8 +295,12 @@ public final class ReservationDatabase {
     /// The request id that created each reservation of `plan.created`, in the same order.
     private static func creatingRequests(_ plan: BatchPlan) -> [String] {
         var byReservation: [Int64: String] = [:]
-        for result in plan.results where result.request.kind == .reserve {
-            if case .reservation(let reservation) = result.outcome { byReservation[reservation.id] = result.request.id.rawValue }
+        byReservation.reserveCapacity(plan.created.count)
+        // By index: `for result in plan.results` would copy (retain) every result of the batch.
+        for index in plan.results.indices where plan.results[index].request.kind == .reserve {
+            if case .reservation(let reservation) = plan.results[index].outcome {
+                byReservation[reservation.id] = plan.results[index].request.id.rawValue
+            }
         }
         return plan.created.map { byReservation[$0.id] ?? "" }
     }

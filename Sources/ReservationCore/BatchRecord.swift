@@ -18,18 +18,20 @@ public enum BatchRecord {
         var out: [UInt8] = []
         out.reserveCapacity(results.count * 220)
         out.append(UInt8(ascii: "["))
-        for (index, result) in results.enumerated() {
-            let request = result.request
+        // By index, and fields read in place: copying each result would retain its strings and arrays.
+        for index in results.indices {
             out.append(contentsOf: index > 0 ? #",[""#.utf8 : #"[""#.utf8)
+            let request = results[index].request
+            let outcome = results[index].outcome
             out.append(contentsOf: request.id.rawValue.utf8)
             out.append(contentsOf: #"",""#.utf8)
             out.append(contentsOf: request.kind.rawValue.utf8)
             out.append(contentsOf: #"","#.utf8)
             appendDecimal(request.userID, to: &out)
             out.append(contentsOf: #",""#.utf8)
-            out.append(contentsOf: result.outcome.label.utf8)
+            out.append(contentsOf: outcome.label.utf8)
             out.append(contentsOf: #"","#.utf8)
-            switch result.outcome {
+            switch outcome {
             case .reservation(let reservation): appendDecimal(reservation.id, to: &out)
             case .balance, .rejected:
                 if request.reservationID > 0 { appendDecimal(request.reservationID, to: &out) } else { out.append(contentsOf: "null".utf8) }
@@ -37,10 +39,10 @@ public enum BatchRecord {
             out.append(UInt8(ascii: ","))
             appendDecimal(request.acceptedAtMillis, to: &out)
             out.append(UInt8(ascii: ","))
-            if case .rejected = result.outcome {
+            if case .rejected = outcome {
                 out.append(contentsOf: "null".utf8)  // derived from the other fields: RequestResult.rejectionJSON
             } else {
-                appendQuoted(result.statusJSON, to: &out)
+                appendQuoted(results[index].statusJSON, to: &out)
             }
             out.append(UInt8(ascii: "]"))
         }

@@ -66,15 +66,15 @@ public enum RequestOutcome: Sendable, Equatable {
 public struct RequestResult: Sendable, Equatable {
     public let request: QueuedRequest
     public let outcome: RequestOutcome
-    /// The body of `GET /v1/requests/{id}` for this terminal status: rendered once, then both stored in
-    /// MariaDB and published to Redis.
-    public let statusJSON: String
 
     public init(request: QueuedRequest, outcome: RequestOutcome) {
         self.request = request
         self.outcome = outcome
-        self.statusJSON = Self.render(request, outcome)
     }
+
+    /// The body of `GET /v1/requests/{id}` for this terminal status. Rendered where it is used — by the thread
+    /// that publishes to Redis, not by the pass deciding the next batch — and so exactly once per request.
+    public var statusJSON: String { Self.render(request, outcome) }
 
     private static func render(_ request: QueuedRequest, _ outcome: RequestOutcome) -> String {
         var out = "{\"requestId\":\"\(request.id.rawValue)\",\"kind\":\"\(request.kind.rawValue)\","

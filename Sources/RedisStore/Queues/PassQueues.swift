@@ -89,6 +89,9 @@ public final class PassQueues {
 
     /// What a committed batch makes visible.
     public struct Publication {
+        /// Statuses decided by this batch (their JSON is rendered while publishing).
+        public var decided: [RequestResult] = []
+        /// Statuses already rendered (recorded by an earlier pass, published again).
         public var results: [(id: RequestID, userID: Int64, json: String)] = []
         public var reservations: [Reservation] = []
         public var forwarded: [(QueueName, String)] = []
@@ -113,9 +116,18 @@ public final class PassQueues {
     }
 
     private func publish(_ publication: Publication, finishing batch: TakenBatch?) throws(RedisError) {
-        var commands = RedisCommandBuffer(capacity: publication.results.count * 300 + 4096)
+        var commands = RedisCommandBuffer(capacity: (publication.decided.count + publication.results.count) * 200 + 4096)
         commands.command("MULTI")
         let statusTTL = String(RedisRetention.statusSeconds)
+        for index in publication.decided.indices {
+            let request = publication.decided[index].request
+            commands.begin(arguments: 5)
+            commands.argument("SET")
+            commands.argument(RedisKeys.status(request.id))
+            commands.argument(RequestStatus.finalPrefix(userID: request.userID) + publication.decided[index].statusJSON)
+            commands.argument("EX")
+            commands.argument(statusTTL)
+        }
         for result in publication.results {
             // SET <status key> F|<user>|<json> EX <ttl>, the stored form of RequestStatus.final, without copies.
             commands.begin(arguments: 5)
@@ -144,7 +156,8 @@ public final class PassQueues {
             if !publication.unreadable.isEmpty {
                 commands.command(["RPUSH", RedisKeys.unreadable(queue)] + publication.unreadable)
             }
-            let finished = publication.results.count + publication.forwarded.count + publication.unreadable.count
+            let finished = publication.decided.count + publication.results.count + publication.forwarded.count
+                + publication.unreadable.count
             if finished > 0 {
                 commands.command("INCRBY", RedisKeys.finished(queue), String(finished))
             }

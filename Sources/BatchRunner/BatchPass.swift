@@ -239,12 +239,29 @@ public final class BatchPass {
     }
 
     private func nextBatchSize() -> Int {
-        if let fixed = configuration.fixedBatchSize { return fixed }
+        if let fixed = configuration.fixedBatchSize { return min(fixed, largestRecordableBatch) }
         batchNumber += 1
+        let bounds = configuration.batchSizeBounds
+        let upper = max(bounds.lowerBound, min(bounds.upperBound, largestRecordableBatch))
         return model.nextBatchSize(
-            targetSeconds: configuration.targetBatchSeconds, bounds: configuration.batchSizeBounds, probe: batchNumber
+            targetSeconds: configuration.targetBatchSeconds, bounds: bounds.lowerBound...upper, probe: batchNumber
         )
     }
+
+    /// A batch's record is one row, sent as one packet: at most `BatchRecord.maxBytesPerRequest` a request, it
+    /// must fit MariaDB's `max_allowed_packet` (read once per pass), or every pass would fail on the same batch.
+    private lazy var largestRecordableBatch: Int = {
+        let packet = (try? database.maxAllowedPacket()) ?? 16 << 20
+        let largest = max(1, (packet - 64 << 10) / BatchRecord.maxBytesPerRequest)
+        let asked = configuration.fixedBatchSize ?? configuration.batchSizeBounds.upperBound
+        if asked > largest {
+            // Every run would say it again (the timer starts one every 2 s): debug, and documented in README.
+            logger.debug("batches capped so that their record fits max_allowed_packet", metadata: [
+                "max_allowed_packet": "\(packet)", "largest batch": "\(largest)", "asked for": "\(asked)",
+            ])
+        }
+        return largest
+    }()
 
     // MARK: One batch
 

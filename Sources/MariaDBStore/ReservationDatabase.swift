@@ -168,6 +168,11 @@ public final class ReservationDatabase {
         return ReservationIDBlock(first: end - Int64(count), count: count)
     }
 
+    /// The server's `max_allowed_packet`: the largest statement (and so batch record) it accepts.
+    public func maxAllowedPacket() throws -> Int {
+        Int(try connection.query("SELECT @@max_allowed_packet").first?.first?.int ?? Int64(16 << 20))
+    }
+
     /// What a committed batch recorded, or nil when no batch with `key` was committed.
     public func recordedBatch(_ key: String) throws -> RecordedBatch? {
         guard let row = try connection.query(

@@ -6,6 +6,10 @@
 /// entry's request id (so a Redis that lost its counter can never make a new batch look like an old one).
 /// A pass finishing a dead pass's in-flight batch looks the key up: found means committed.
 public enum BatchRecord {
+    /// An upper bound of one request's share of a record: a done reserve's status JSON with four seats, quoted,
+    /// with its other fields, is under 530 bytes even with every number at its largest (a rejection under 120).
+    public static let maxBytesPerRequest = 640
+
     public static func key(queue: QueueName, number: Int64, entries: [String]) -> String {
         "\(queue.tag):\(number):\(entries.first.flatMap(firstRequestID) ?? "-")"
     }

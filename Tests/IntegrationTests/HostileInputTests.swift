@@ -458,7 +458,7 @@ extension IntegrationSuite {
         /// contract's body, and still refuses malformed requests for what they are.
         @Test func redisUnreachableIs503() async throws {
             try Stack.reset()
-            let port = Int.random(in: 40_001...50_000)
+            let port = Int.random(in: 12_000..<13_000)  // below the ephemeral range (32768–60999)
             // Nothing listens on port 1 of the loopback: connections are refused at once.
             let process = try Stack.start(
                 "concert-ingest", ["--port", String(port)], environment: ["CONCERT_REDIS_URL": "redis://127.0.0.1:1/0"]

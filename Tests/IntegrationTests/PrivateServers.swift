@@ -9,7 +9,7 @@ struct PrivateRedis {
     let directory: URL
 
     init() throws {
-        port = Int.random(in: 41_000...49_000)
+        port = Int.random(in: 14_000..<16_000)  // below the ephemeral range (32768–60999): no outgoing connection holds it
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("concert-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try start()
@@ -44,7 +44,7 @@ struct PrivateMariaDB {
     var url: String { "mariadb://root@localhost/concert?socket=\(socket)" }
 
     init() throws {
-        port = Int.random(in: 50_000...58_000)
+        port = Int.random(in: 17_000..<18_000)  // below the ephemeral range, apart from the private Redis
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("concert-maria-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try shell("mariadb-install-db", [

@@ -47,6 +47,20 @@ struct BatchRecordTests {
         #expect(try Self.array(BatchRecord.outcomesJSON([])).isEmpty)
     }
 
+    @Test("one request's share of a record stays under the bound the pass sizes batches by")
+    func recordBound() {
+        let request = QueuedRequest(
+            id: RequestID(queue: .performance(.max), random: (.max, .max)), kind: .reserve, userID: .max,
+            performanceID: .max, seatIDs: [.max, .max - 1, .max - 2, .max - 3], acceptedAtMillis: .max
+        )
+        let held = Reservation(
+            id: .max, performanceID: .max, userID: .max, seatIDs: request.seatIDs, state: .held, amount: .max,
+            holdExpiresAt: 253_402_300_799  // 9999-12-31T23:59:59Z
+        )
+        let rendered = BatchRecord.outcomesJSON([RequestResult(request: request, outcome: .reservation(held))])
+        #expect(rendered.utf8.count - 2 < BatchRecord.maxBytesPerRequest, "\(rendered.utf8.count) bytes: \(rendered)")
+    }
+
     @Test("text that needs escaping is quoted correctly", arguments: [
         "plain", "", #"{"a":"b"}"#, #"\"#, "line\nbreak", "tab\tand \u{1}", "ünïcødé \u{2028}", #"""""#,
     ])

@@ -7,7 +7,8 @@ public struct IngestConfiguration: Sendable {
     public var port = 8080
     public var redisURL: RedisURL
     public var jwtSecret: String
-    /// Redis connections, each with its own thread that sends everything queued as one pipeline.
+    /// Redis connections, each with its own thread that sends everything queued as one pipeline
+    /// (`CONCERT_REDIS_CONNECTIONS`, 1…16).
     public var redisConnections = 2
     /// Per-user token bucket: sustained requests per second and burst (`CONCERT_RATE_LIMIT`, `CONCERT_RATE_BURST`).
     public var rateLimitPerSecond: Double = 10
@@ -43,6 +44,12 @@ public struct IngestConfiguration: Sendable {
                 throw IngestConfigurationError("CONCERT_RATE_BURST must be at least 20 requests per user, not '\(text)'")
             }
             configuration.rateLimitBurst = value
+        }
+        if let text = environment["CONCERT_REDIS_CONNECTIONS"], !text.isEmpty {
+            guard let value = Int(text), (1...16).contains(value) else {
+                throw IngestConfigurationError("CONCERT_REDIS_CONNECTIONS must be a whole number from 1 to 16, not '\(text)'")
+            }
+            configuration.redisConnections = value
         }
         return configuration
     }

@@ -13,7 +13,8 @@ struct ConcertIngest: AsyncParsableCommand {
         abstract: "The thin HTTP API: authenticate, validate, queue in Redis, answer 202. Never touches MariaDB.",
         discussion: """
             Configuration comes from the environment: CONCERT_REDIS_URL, CONCERT_JWT_SECRET (HS256, at least 32 bytes), \
-            CONCERT_RATE_LIMIT and CONCERT_RATE_BURST (per user; defaults 10/s and 20, never lower), CONCERT_LOG_LEVEL.
+            CONCERT_RATE_LIMIT and CONCERT_RATE_BURST (per user; defaults 10/s and 20, never lower), CONCERT_REDIS_CONNECTIONS \
+            (default 2), CONCERT_LOG_LEVEL.
             """
     )
 

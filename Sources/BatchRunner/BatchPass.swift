@@ -299,6 +299,15 @@ public final class BatchPass {
                 publication.results = recorded.results
                 publication.forwarded = recorded.forwarded.map { ($0.queue, $0.entry) }
                 publication.unreadable = unreadable
+                // The caches its publication would have written, from what MariaDB holds now.
+                if !recorded.reservationIDs.isEmpty {
+                    publication.reservations = try database.reservations(recorded.reservationIDs).values.sorted { $0.id < $1.id }
+                }
+                if !recorded.balanceUsers.isEmpty {
+                    let balances = try database.balances(recorded.balanceUsers)
+                    publication.balances = Set(recorded.balanceUsers).sorted().map { ($0, balances[$0] ?? 0) }
+                    publication.asOf = now()
+                }
                 try queues.publish(publication, finishing: batch)
                 summary.replayed += recorded.results.count
                 summary.forwarded += recorded.forwarded.count

@@ -190,6 +190,10 @@ public final class ReservationDatabase {
             else { throw SchemaError("batch_outcomes row \(key) has an unreadable outcome") }
             let json = result[6] as? String ?? RequestResult.rejectionJSON(id: id.rawValue, kind: kind, reason: outcome)
             batch.results.append((id, user, json))
+            if outcome == "done" {
+                if let reservation = (result[4] as? NSNumber)?.int64Value { batch.reservationIDs.append(reservation) }
+                if kind != RequestKind.reserve.rawValue { batch.balanceUsers.append(user) }
+            }
         }
         for forward in forwards {
             guard forward.count == 2, let tag = forward[0] as? String, let queue = QueueName(tag: Substring(tag)),
@@ -202,13 +206,22 @@ public final class ReservationDatabase {
 
     /// Reservations with their seats, row-locked until the transaction ends.
     public func lockReservations(_ ids: [Int64]) throws -> [Int64: Reservation] {
+        try reservations(ids, forUpdate: true)
+    }
+
+    /// Reservations with their seats as they are now, without locking.
+    public func reservations(_ ids: [Int64]) throws -> [Int64: Reservation] {
+        try reservations(ids, forUpdate: false)
+    }
+
+    private func reservations(_ ids: [Int64], forUpdate: Bool) throws -> [Int64: Reservation] {
         var reservations: [Int64: Reservation] = [:]
         let unique = Array(Set(ids)).sorted()
         for chunk in Self.paddedChunks(unique.map { .int($0) }) {
             let list = Self.placeholders(chunk.count)
             for row in try connection.query("""
                 SELECT id, performance_id, user_id, state, amount, hold_expires_at FROM reservations
-                WHERE id IN \(list) FOR UPDATE
+                WHERE id IN \(list)\(forUpdate ? " FOR UPDATE" : "")
                 """, chunk) {
                 guard let id = row[0].int, let state = ReservationState(rawValue: row[3].text ?? "") else { continue }
                 reservations[id] = Reservation(
@@ -227,10 +240,20 @@ public final class ReservationDatabase {
 
     /// Balances, row-locked until the transaction ends (in user order, so concurrent passes cannot deadlock on them).
     public func lockBalances(_ users: [Int64]) throws -> [Int64: Int64] {
+        try balances(users, forUpdate: true)
+    }
+
+    /// Balances as they are now, without locking; a user with no row has 0.
+    public func balances(_ users: [Int64]) throws -> [Int64: Int64] {
+        try balances(users, forUpdate: false)
+    }
+
+    private func balances(_ users: [Int64], forUpdate: Bool) throws -> [Int64: Int64] {
         var balances: [Int64: Int64] = [:]
         for chunk in Self.paddedChunks(Array(Set(users)).sorted().map { .int($0) }) {
             for row in try connection.query(
-                "SELECT user_id, balance FROM balances WHERE user_id IN \(Self.placeholders(chunk.count)) ORDER BY user_id FOR UPDATE",
+                "SELECT user_id, balance FROM balances WHERE user_id IN \(Self.placeholders(chunk.count)) ORDER BY user_id"
+                    + (forUpdate ? " FOR UPDATE" : ""),
                 chunk
             ) {
                 if let user = row[0].int, let balance = row[1].int { balances[user] = balance }
@@ -358,4 +381,8 @@ public struct SchemaError: Error, CustomStringConvertible {
 public struct RecordedBatch {
     public var results: [(id: RequestID, userID: Int64, json: String)] = []
     public var forwarded: [(queue: QueueName, entry: String)] = []
+    /// Reservations the batch created or changed, and users whose balance it changed: their caches are published
+    /// again from what MariaDB holds now.
+    public var reservationIDs: [Int64] = []
+    public var balanceUsers: [Int64] = []
 }

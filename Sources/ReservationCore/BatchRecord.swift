@@ -31,17 +31,17 @@ public enum BatchRecord {
             out.append(contentsOf: #"",""#.utf8)
             out.append(contentsOf: request.kind.rawValue.utf8)
             out.append(contentsOf: #"","#.utf8)
-            appendDecimal(request.userID, to: &out)
+            ByteText.appendDecimal(request.userID, to: &out)
             out.append(contentsOf: #",""#.utf8)
             out.append(contentsOf: outcome.label.utf8)
             out.append(contentsOf: #"","#.utf8)
             switch outcome {
-            case .reservation(let reservation): appendDecimal(reservation.id, to: &out)
+            case .reservation(let reservation): ByteText.appendDecimal(reservation.id, to: &out)
             case .balance, .rejected:
-                if request.reservationID > 0 { appendDecimal(request.reservationID, to: &out) } else { out.append(contentsOf: "null".utf8) }
+                if request.reservationID > 0 { ByteText.appendDecimal(request.reservationID, to: &out) } else { out.append(contentsOf: "null".utf8) }
             }
             out.append(UInt8(ascii: ","))
-            appendDecimal(request.acceptedAtMillis, to: &out)
+            ByteText.appendDecimal(request.acceptedAtMillis, to: &out)
             out.append(UInt8(ascii: ","))
             if case .rejected = outcome {
                 out.append(contentsOf: "null".utf8)  // derived from the other fields: RequestResult.rejectionJSON
@@ -93,22 +93,5 @@ public enum BatchRecord {
             return true
         }
         if !copied { out.append(contentsOf: JSONText.quoted(text).utf8) }
-    }
-
-    static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
-        if value < 0 { out.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            for index in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[index]) }
-        }
     }
 }

@@ -1,6 +1,7 @@
 // swift-crypto 3.12 does not yet mark SymmetricKey Sendable; it is an immutable value, safe to share.
 @preconcurrency import Crypto
 import Foundation
+import ReservationCore
 import Synchronization
 
 /// HS256 JSON Web Tokens: the only algorithm we accept, with `sub` (a positive decimal user id) and `exp`
@@ -86,26 +87,11 @@ public struct BearerTokenVerifier: Sendable {
         /// without a decoder (an on-sale verifies a new token for nearly every buyer); nil for anything else, which
         /// then goes through JSONDecoder.
         init?(compact bytes: [UInt8]) {
-            var index = 0
-            func literal(_ text: StaticString) -> Bool {
-                let count = text.utf8CodeUnitCount
-                guard bytes.count - index >= count else { return false }
-                let matches = text.withUTF8Buffer { expected in expected.indices.allSatisfy { bytes[index + $0] == expected[$0] } }
-                if matches { index += count }
-                return matches
-            }
-            func digits() -> Substring? {
-                let start = index
-                while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9"), index - start < 18 {
-                    index += 1
-                }
-                guard index > start else { return nil }
-                return Substring(decoding: bytes[start..<index], as: UTF8.self)
-            }
-            guard literal(#"{"sub":""#), let sub = digits(), literal(#"","iat":"#), digits() != nil,
-                  literal(#","exp":"#), let exp = digits().flatMap({ Double($0) }), literal("}"), index == bytes.count
+            var reader = ByteText.CompactReader(bytes)
+            guard reader.skip(#"{"sub":""#), let sub = reader.integer(), reader.skip(#"","iat":"#), reader.integer() != nil,
+                  reader.skip(#","exp":"#), let exp = reader.integer(), reader.skip("}"), reader.atEnd
             else { return nil }
-            self.init(sub: String(sub), exp: exp, nbf: nil)
+            self.init(sub: String(sub), exp: Double(exp), nbf: nil)
         }
     }
 }

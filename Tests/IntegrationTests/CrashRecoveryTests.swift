@@ -90,6 +90,9 @@ extension IntegrationSuite {
             _ = try redis.command(["RPUSH", RedisKeys.pending(queue)] + requests.map(\.wireFormat))
             _ = try redis.command(["RPUSH", RedisKeys.inflightBatches(queue), "1:200"])
             _ = try redis.command(["DEL"] + requests.map { RedisKeys.status($0.id) })
+            let held = try Stack.database().query("SELECT id FROM reservations").compactMap { $0[0].int }
+            #expect(!held.isEmpty)
+            _ = try redis.command(["DEL"] + held.map { RedisKeys.reservation($0) })
 
             let again = try Stack.run("concert-batch", ["flush"])
             try again.requireSuccess()
@@ -102,6 +105,9 @@ extension IntegrationSuite {
                     continue
                 }
                 #expect(json == row[1].text)
+            }
+            for id in held {
+                #expect(try redis.command(["EXISTS", RedisKeys.reservation(id)]) == .integer(1), "reservation \(id) cached again")
             }
             #expect(try Stack.requestsLeftInQueues() == 0)
             try Stack.run("concert-admin", ["verify"]).requireSuccess()

@@ -74,7 +74,7 @@ struct BatchRecordTests {
     @Test("decimal numbers render like Swift's own", arguments: [Int64.min, -1, 0, 7, 10, 1_795_550_000_000, .max])
     func decimals(value: Int64) {
         var bytes: [UInt8] = []
-        BatchRecord.appendDecimal(value, to: &bytes)
+        ByteText.appendDecimal(value, to: &bytes)
         #expect(String(decoding: bytes, as: UTF8.self) == String(value))
     }
 

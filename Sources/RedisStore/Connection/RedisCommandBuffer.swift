@@ -1,3 +1,5 @@
+import ReservationCore
+
 /// Commands written straight into the Redis protocol's bytes (RESP arrays of bulk strings), for pipelines of
 /// thousands of commands: one growing buffer instead of an array of arguments and a C argv per command.
 ///
@@ -52,7 +54,7 @@ public struct RedisCommandBuffer: Sendable {
 
     public mutating func argument(_ value: Int64) {
         var digits: [UInt8] = []
-        Self.decimal(value, into: &digits)
+        ByteText.appendDecimal(value, to: &digits)
         bulk(digits)
     }
 
@@ -67,19 +69,8 @@ public struct RedisCommandBuffer: Sendable {
 
     private mutating func header(_ marker: UInt8, _ number: Int) {
         bytes.append(marker)
-        Self.decimal(Int64(number), into: &bytes)
+        ByteText.appendDecimal(Int64(number), to: &bytes)
         bytes.append(13)
         bytes.append(10)
-    }
-
-    private static func decimal(_ value: Int64, into out: inout [UInt8]) {
-        if value < 0 { out.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        let start = out.count
-        repeat {
-            out.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        out[start...].reverse()
     }
 }

@@ -119,23 +119,21 @@ public final class PassQueues {
         var commands = RedisCommandBuffer(capacity: (publication.decided.count + publication.results.count) * 200 + 4096)
         commands.command("MULTI")
         let statusTTL = String(RedisRetention.statusSeconds)
-        for index in publication.decided.indices {
-            let request = publication.decided[index].request
+        func setStatus(_ id: RequestID, userID: Int64, json: String) {
+            // SET <status key> F|<user>|<json> EX <ttl>: the stored form of RequestStatus.final.
             commands.begin(arguments: 5)
             commands.argument("SET")
-            commands.argument(RedisKeys.status(request.id))
-            commands.argument(RequestStatus.finalPrefix(userID: request.userID) + publication.decided[index].statusJSON)
+            commands.argument(RedisKeys.status(id))
+            commands.argument(RequestStatus.finalPrefix(userID: userID) + json)
             commands.argument("EX")
             commands.argument(statusTTL)
         }
+        for index in publication.decided.indices {
+            let request = publication.decided[index].request
+            setStatus(request.id, userID: request.userID, json: publication.decided[index].statusJSON)
+        }
         for result in publication.results {
-            // SET <status key> F|<user>|<json> EX <ttl>, the stored form of RequestStatus.final, without copies.
-            commands.begin(arguments: 5)
-            commands.argument("SET")
-            commands.argument(RedisKeys.status(result.id))
-            commands.argument(RequestStatus.finalPrefix(userID: result.userID) + result.json)
-            commands.argument("EX")
-            commands.argument(statusTTL)
+            setStatus(result.id, userID: result.userID, json: result.json)
         }
         let reservationTTL = String(RedisRetention.reservationSeconds)
         for reservation in publication.reservations {

@@ -44,7 +44,7 @@ struct PrivateMariaDB {
     var url: String { "mariadb://root@localhost/concert?socket=\(socket)" }
 
     init() throws {
-        port = Int.random(in: 17_000..<18_000)  // below the ephemeral range, apart from the private Redis
+        port = Int.random(in: 18_100..<19_000)  // below the ephemeral range, apart from the private Redis and the cluster ports (17000–17005, 27000–27005)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("concert-maria-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try shell("mariadb-install-db", [

@@ -1,50 +1,3 @@
-/// The most seats one user may hold or own, together, for one performance.
-public let seatLimitPerUser = 4
-
-/// What the pass knows of one performance's seats while it holds that performance's lock:
-/// loaded from MariaDB at the start of a pass and kept current as each batch commits.
-public struct PerformanceInventory: Sendable, Equatable {
-    public let performanceID: Int64
-    /// Every seat of the performance and its price.
-    public private(set) var prices: [Int64: Int64]
-    /// Seats in a live (held or confirmed) reservation.
-    public private(set) var taken: Set<Int64>
-    /// Seats in live reservations, per user.
-    public private(set) var liveSeatsByUser: [Int64: Int]
-
-    public init(performanceID: Int64, prices: [Int64: Int64], taken: Set<Int64>, liveSeatsByUser: [Int64: Int]) {
-        self.performanceID = performanceID
-        self.prices = prices
-        self.taken = taken
-        self.liveSeatsByUser = liveSeatsByUser
-    }
-
-    /// The reserve rule: every seat exists (`SEAT_UNKNOWN`), none is taken nor named twice (`SEAT_TAKEN`), and the
-    /// user stays within the limit (`USER_LIMIT`); then all the seats are taken, or none. Returns the amount.
-    mutating func hold(_ seats: [Int64], for user: Int64) -> Result<Int64, RejectionReason> {
-        var amount: Int64 = 0
-        guard !seats.isEmpty else { return .failure(.seatUnknown) }
-        for seat in seats {
-            guard let price = prices[seat] else { return .failure(.seatUnknown) }
-            amount += price
-        }
-        for (index, seat) in seats.enumerated() {
-            if taken.contains(seat) || seats[..<index].contains(seat) { return .failure(.seatTaken) }
-        }
-        guard liveSeatsByUser[user, default: 0] + seats.count <= seatLimitPerUser else { return .failure(.userLimit) }
-        taken.formUnion(seats)
-        liveSeatsByUser[user, default: 0] += seats.count
-        return .success(amount)
-    }
-
-    /// Gives seats back when a reservation is cancelled or expires.
-    public mutating func release(_ seats: [Int64], of user: Int64) {
-        taken.subtract(seats)
-        let left = liveSeatsByUser[user, default: 0] - seats.count
-        liveSeatsByUser[user] = left > 0 ? left : nil
-    }
-}
-
 /// Reservation ids handed out in blocks by the database (so ids are unique across concurrent passes),
 /// then assigned here in arrival order.
 public struct ReservationIDBlock: Sendable, Equatable {
@@ -83,23 +36,44 @@ public struct LedgerEntry: Sendable, Equatable {
     }
 }
 
-/// What a batch knows before it decides: the performance's seats (nil when the performance does not
-/// exist), the reservations its pays and cancels name, and the balances of the users who pay or charge.
+/// What a batch knows before it decides: the performance (nil when it does not exist, or for the general
+/// queue), the reservations its pays and cancels name, and the balances of the users who pay or charge.
 public struct BatchState: Sendable, Equatable {
     public var inventory: PerformanceInventory?
     public var reservations: [Int64: Reservation]
     public var balances: [Int64: Int64]
-    /// Performances that exist (read by the general queue's pass to forward reserves it holds).
-    public var knownPerformances: Set<Int64>
+    /// Performances that exist and when each begins (read by the general queue's pass to forward the reserves
+    /// it holds, or refuse them).
+    public var performances: [Int64: Int64]
 
     public init(
         inventory: PerformanceInventory?, reservations: [Int64: Reservation] = [:], balances: [Int64: Int64] = [:],
-        knownPerformances: Set<Int64> = []
+        performances: [Int64: Int64] = [:]
     ) {
         self.inventory = inventory
         self.reservations = reservations
         self.balances = balances
-        self.knownPerformances = knownPerformances
+        self.performances = performances
+    }
+}
+
+/// The clock of one batch's decisions.
+public struct DecisionClock: Sendable, Equatable {
+    /// The pass's clock (seconds since 1970): a new hold lasts `holdSeconds` from it.
+    public var now: Int64
+    /// Holds may expire through this instant (milliseconds since 1970), during and after the batch: no request
+    /// still waiting after the batch — in this queue, or in the general queue, whose pays and cancels come here —
+    /// was accepted before it. At most `now`.
+    public var expireThroughMillis: Int64
+
+    public init(now: Int64, expireThroughMillis: Int64) {
+        self.now = now
+        self.expireThroughMillis = min(expireThroughMillis, Reservation.millis(now))
+    }
+
+    /// Nothing else is waiting: holds expire through `now`.
+    public init(now: Int64) {
+        self.init(now: now, expireThroughMillis: Reservation.millis(now))
     }
 }
 
@@ -107,9 +81,9 @@ public struct BatchState: Sendable, Equatable {
 public struct BatchPlan: Sendable, Equatable {
     /// One terminal result per request that was decided here, in arrival order.
     public var results: [RequestResult] = []
-    /// Reservations this batch created (all `held`).
+    /// Reservations this batch created, as they end the batch (held, or already paid or cancelled).
     public var created: [Reservation] = []
-    /// Existing reservations whose state this batch changed, as they end the batch.
+    /// Existing reservations whose state this batch changed (paid, cancelled, expired), as they end the batch.
     public var changed: [Reservation] = []
     /// Balance changes, in order.
     public var ledger: [LedgerEntry] = []
@@ -119,6 +93,9 @@ public struct BatchPlan: Sendable, Equatable {
 
     public init() {}
 
+    /// Holds this batch expired.
+    public var expiredCount: Int { changed.count { $0.state == .expired } }
+
     public static func == (lhs: BatchPlan, rhs: BatchPlan) -> Bool {
         lhs.results == rhs.results && lhs.created == rhs.created && lhs.changed == rhs.changed
             && lhs.ledger == rhs.ledger && lhs.forwarded.map(\.0) == rhs.forwarded.map(\.0)
@@ -126,27 +103,27 @@ public struct BatchPlan: Sendable, Equatable {
     }
 }
 
-/// The allocation rules of the contract, applied to one batch in arrival order. Pure: no I/O, no clock.
+/// The allocation rules of the contract, applied to one batch in arrival order. Pure: no I/O, no clock of its own.
 public enum Allocator {
     /// Decides `requests` (all taken from `queue`, oldest first) against `state`, which it updates as it goes
-    /// so that later requests in the batch see the effect of earlier ones.
+    /// so that later requests in the batch see the effect of earlier ones. Holds expire in the same walk: before
+    /// each request, every hold whose deadline has passed by the time the remaining requests were accepted (and
+    /// by `clock.expireThroughMillis`); after the last, through `clock.expireThroughMillis`.
     ///
     /// - Parameters:
     ///   - ids: enough reservation ids for every `reserve` in the batch.
-    ///   - reservationQueue: where a pay or cancel for a given reservation belongs (from `state.reservations`);
-    ///     used to forward requests out of the general queue.
-    ///   - now: seconds since 1970, the pass's clock.
     ///   - holdSeconds: how long a new hold lasts.
     public static func decide(
         _ requests: [QueuedRequest],
         from queue: QueueName,
         state: inout BatchState,
         ids: inout ReservationIDBlock,
-        now: Int64,
+        clock: DecisionClock,
         holdSeconds: Int64
     ) -> BatchPlan {
         var plan = BatchPlan()
         var changedIndex: [Int64: Int] = [:]
+        var createdIndex: [Int64: Int] = [:]
 
         func record(_ request: QueuedRequest, _ outcome: RequestOutcome) {
             plan.results.append(RequestResult(request: request, outcome: outcome))
@@ -155,21 +132,37 @@ public enum Allocator {
             state.reservations[reservation.id] = reservation
             if let index = changedIndex[reservation.id] {
                 plan.changed[index] = reservation
-            } else if let index = plan.created.firstIndex(where: { $0.id == reservation.id }) {
+            } else if let index = createdIndex[reservation.id] {
                 plan.created[index] = reservation
             } else {
                 changedIndex[reservation.id] = plan.changed.count
                 plan.changed.append(reservation)
             }
         }
+        func expireHolds(through millis: Int64) {
+            guard state.inventory != nil else { return }
+            for hold in state.inventory!.expire(through: millis) { change(hold) }
+        }
 
-        for request in requests {
+        // The earliest acceptance among the requests not yet decided: a hold may only expire once none of them,
+        // a pay or cancel judged at the moment Redis accepted it, could still be on time.
+        var laterAccepted = [Int64](repeating: clock.expireThroughMillis, count: requests.count + 1)
+        for index in requests.indices.reversed() {
+            laterAccepted[index] = min(laterAccepted[index + 1], requests[index].acceptedAtMillis)
+        }
+
+        for (index, request) in requests.enumerated() {
+            expireHolds(through: laterAccepted[index])
             switch request.kind {
             case .reserve:
                 // The general queue holds reserves for performances the ingest had not seen yet.
                 if queue == .general, state.inventory?.performanceID != request.performanceID {
-                    if request.performanceID > 0, state.knownPerformances.contains(request.performanceID) {
-                        plan.forwarded.append((.performance(request.performanceID), request))
+                    if let startsAt = state.performances[request.performanceID] {
+                        if request.acceptedAtMillis >= Reservation.millis(startsAt) {
+                            record(request, .rejected(.performanceStarted))
+                        } else {
+                            plan.forwarded.append((.performance(request.performanceID), request))
+                        }
                     } else {
                         record(request, .rejected(.performanceUnknown))
                     }
@@ -179,42 +172,53 @@ public enum Allocator {
                     record(request, .rejected(.performanceUnknown))
                     continue
                 }
+                guard request.acceptedAtMillis < Reservation.millis(state.inventory!.startsAt) else {
+                    record(request, .rejected(.performanceStarted))
+                    continue
+                }
                 // Checked and taken in place: a local copy of the inventory would make the first mutation copy
                 // every seat of the performance (copy-on-write), once per reservation.
-                switch state.inventory!.hold(request.seatIDs, for: request.userID) {
+                switch state.inventory!.check(request.seatIDs, for: request.userID) {
                 case .failure(let reason):
                     record(request, .rejected(reason))
                 case .success(let amount):
                     guard let id = ids.take() else {
                         preconditionFailure("the caller must reserve one id per reserve request")
                     }
+                    let (deadline, overflow) = clock.now.addingReportingOverflow(holdSeconds)
+                    guard !overflow else {
+                        record(request, .rejected(.internalError))
+                        continue
+                    }
+                    // Seats in ascending order, as the database lists them: every copy of a reservation reads the same.
                     let reservation = Reservation(
-                        id: id, performanceID: request.performanceID, userID: request.userID, seatIDs: request.seatIDs,
-                        state: .held, amount: amount, holdExpiresAt: now + holdSeconds
+                        id: id, performanceID: request.performanceID, userID: request.userID,
+                        seatIDs: request.seatIDs.sorted(), state: .held, amount: amount, holdExpiresAt: deadline
                     )
+                    state.inventory!.add(reservation)
                     state.reservations[id] = reservation
+                    createdIndex[id] = plan.created.count
                     plan.created.append(reservation)
                     record(request, .reservation(reservation))
                 }
 
             case .pay, .cancel:
-                guard var reservation = state.reservations[request.reservationID] else {
+                // A hold in the inventory is the current one; anything else is as the batch loaded it.
+                guard var reservation = state.inventory?.holds[request.reservationID] ?? state.reservations[request.reservationID],
+                      reservation.userID == request.userID  // a stranger learns nothing, not even that the id exists
+                else {
                     record(request, .rejected(.reservationUnknown))
                     continue
                 }
-                // Seats change hands only under their performance's lock: move the request to that queue.
+                // Seats change hands only in their performance's queue: move the request there.
                 if queue != .performance(reservation.performanceID) {
                     plan.forwarded.append((.performance(reservation.performanceID), request))
                     continue
                 }
-                guard reservation.userID == request.userID else {
-                    record(request, .rejected(.notOwner))
-                    continue
-                }
-                // A hold past its deadline is expired even if the pass's bulk expiry has not reached it yet.
-                if reservation.state == .held, reservation.holdExpiresAt <= now {
+                // Judged at the moment Redis accepted it: late is late, however early the pass gets to it.
+                if reservation.state == .held, !reservation.isBeforeDeadline(request.acceptedAtMillis) {
                     reservation.state = .expired
-                    state.inventory?.release(reservation.seatIDs, of: reservation.userID)
+                    state.inventory?.release(reservation)
                     change(reservation)
                 }
                 switch (request.kind, reservation.state) {
@@ -236,24 +240,35 @@ public enum Allocator {
                         requestID: request.id, reservationID: reservation.id
                     ))
                     reservation.state = .confirmed
+                    state.inventory?.confirm(reservation.id)
                     change(reservation)
                     record(request, .reservation(reservation))
                 default:  // cancel of a held or confirmed reservation
                     if reservation.state == .confirmed {
-                        state.balances[request.userID, default: 0] += reservation.amount
+                        let (balance, overflow) = state.balances[request.userID, default: 0]
+                            .addingReportingOverflow(reservation.amount)
+                        guard !overflow else {
+                            record(request, .rejected(.internalError))
+                            continue
+                        }
+                        state.balances[request.userID] = balance
                         plan.ledger.append(LedgerEntry(
                             userID: request.userID, kind: .refund, amount: reservation.amount,
                             requestID: request.id, reservationID: reservation.id
                         ))
                     }
                     reservation.state = .cancelled
-                    state.inventory?.release(reservation.seatIDs, of: reservation.userID)
+                    state.inventory?.release(reservation)
                     change(reservation)
                     record(request, .reservation(reservation))
                 }
 
             case .charge:
-                let balance = state.balances[request.userID, default: 0] + request.amount
+                let (balance, overflow) = state.balances[request.userID, default: 0].addingReportingOverflow(request.amount)
+                guard !overflow, request.amount > 0 else {
+                    record(request, .rejected(.internalError))
+                    continue
+                }
                 state.balances[request.userID] = balance
                 plan.ledger.append(LedgerEntry(
                     userID: request.userID, kind: .charge, amount: request.amount,
@@ -262,6 +277,7 @@ public enum Allocator {
                 record(request, .balance(balance))
             }
         }
+        expireHolds(through: clock.expireThroughMillis)
         return plan
     }
 }

@@ -1,20 +1,24 @@
 /// A request's status as stored in Redis under its id: who owns it, and either where it waits or how it ended.
-/// Stored as `Q|<user>|<kind>|<sequence>` while queued and `F|<user>|<status JSON>` once terminal.
+/// Stored as `Q|<user>|<kind>|<sequence>|<position>[|<queue>]` while queued (written by the enqueue script, and
+/// by the finish script when the request moves to another queue) and `F|<user>|<status JSON>` once terminal.
 public enum RequestStatus: Sendable, Equatable {
-    /// `sequence` is its 1-based arrival number in its queue; the pass counts how many it finished.
-    case queued(userID: Int64, kind: RequestKind, sequence: Int64)
+    /// `sequence` is its 1-based arrival number in the queue it waits in — `queue` when it was forwarded there,
+    /// else the queue its id names; the pass counts how many of that queue's requests it finished. `position` is
+    /// the position the first answer (the 202) gave.
+    case queued(userID: Int64, kind: RequestKind, sequence: Int64, position: Int64, queue: QueueName?)
     /// `json` is the body `GET /v1/requests/{id}` answers.
     case final(userID: Int64, json: String)
 
     public var userID: Int64 {
         switch self {
-        case .queued(let user, _, _), .final(let user, _): user
+        case .queued(let user, _, _, _, _), .final(let user, _): user
         }
     }
 
     public var stored: String {
         switch self {
-        case .queued(let user, let kind, let sequence): "Q|\(user)|\(kind.rawValue)|\(sequence)"
+        case .queued(let user, let kind, let sequence, let position, let queue):
+            "Q|\(user)|\(kind.rawValue)|\(sequence)|\(position)" + (queue.map { "|" + $0.tag } ?? "")
         case .final(let user, let json): Self.finalPrefix(userID: user) + json
         }
     }
@@ -29,10 +33,16 @@ public enum RequestStatus: Sendable, Equatable {
         case "F":
             self = .final(userID: user, json: String(parts[2]))
         case "Q":
-            let rest = parts[2].split(separator: "|")
-            guard rest.count == 2, let kind = RequestKind(rawValue: String(rest[0])), let sequence = Int64(rest[1])
+            let rest = parts[2].split(separator: "|", omittingEmptySubsequences: false)
+            guard rest.count == 3 || rest.count == 4, let kind = RequestKind(rawValue: String(rest[0])),
+                  let sequence = Int64(rest[1]), let position = Int64(rest[2])
             else { return nil }
-            self = .queued(userID: user, kind: kind, sequence: sequence)
+            var queue: QueueName?
+            if rest.count == 4 {
+                guard let moved = QueueName(tag: rest[3]) else { return nil }
+                queue = moved
+            }
+            self = .queued(userID: user, kind: kind, sequence: sequence, position: position, queue: queue)
         default:
             return nil
         }

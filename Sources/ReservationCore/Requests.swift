@@ -6,15 +6,21 @@ public enum RequestKind: String, Sendable, CaseIterable, Codable {
 /// Why the batch pass refused a request. The raw values are the contract's reason codes.
 public enum RejectionReason: String, Sendable, CaseIterable, Codable, Error {
     case performanceUnknown = "PERFORMANCE_UNKNOWN"
+    /// A reserve accepted once the performance had begun.
+    case performanceStarted = "PERFORMANCE_STARTED"
     case seatUnknown = "SEAT_UNKNOWN"
     case seatTaken = "SEAT_TAKEN"
     case userLimit = "USER_LIMIT"
     case reservationUnknown = "RESERVATION_UNKNOWN"
+    /// Kept for the contract's list, but never decided: to anyone but its owner a reservation answers as if it
+    /// did not exist (`RESERVATION_UNKNOWN`), so a stranger cannot learn which ids exist.
     case notOwner = "NOT_OWNER"
     case holdExpired = "HOLD_EXPIRED"
     case alreadyPaid = "ALREADY_PAID"
     case alreadyCancelled = "ALREADY_CANCELLED"
     case insufficientBalance = "INSUFFICIENT_BALANCE"
+    /// The pass could not decide or store this one request (it is logged with its id); the requests behind it go on.
+    case internalError = "INTERNAL_ERROR"
 }
 
 /// Where a request waits: the queue of one performance, or the general queue for work the ingest
@@ -94,12 +100,16 @@ public struct QueuedRequest: Sendable, Equatable {
     public var amount: Int64
     /// The seats of a `reserve`; empty for the other kinds.
     public var seatIDs: [Int64]
-    /// When the ingest accepted it, in milliseconds since 1970 (for queue age and end-to-end latency).
+    /// When Redis accepted it, in milliseconds since 1970, by Redis's own clock (the enqueue script stamps it):
+    /// pays and cancels are judged at this moment, and it gives queue ages and end-to-end latency.
     public var acceptedAtMillis: Int64
+    /// Its number in its queue (1, 2, …), given by the enqueue script; the database records the highest number
+    /// each queue has decided, so a request Redis hands out again is recognised (0: not numbered yet).
+    public var sequence: Int64
 
     public init(
         id: RequestID, kind: RequestKind, userID: Int64, performanceID: Int64 = 0, reservationID: Int64 = 0,
-        amount: Int64 = 0, seatIDs: [Int64] = [], acceptedAtMillis: Int64
+        amount: Int64 = 0, seatIDs: [Int64] = [], acceptedAtMillis: Int64, sequence: Int64 = 0
     ) {
         self.id = id
         self.kind = kind
@@ -109,19 +119,32 @@ public struct QueuedRequest: Sendable, Equatable {
         self.amount = amount
         self.seatIDs = seatIDs
         self.acceptedAtMillis = acceptedAtMillis
+        self.sequence = sequence
     }
 }
 
 extension QueuedRequest {
     /// The queue entry: one line, `|`-separated, versioned. Every field is ours or a number, so no escaping is
     /// needed, and the batch pass parses a million of these far faster than JSON.
-    /// `1|<id>|<kind>|<user>|<performance>|<reservation>|<amount>|<acceptedAtMillis>|<seat,seat,...>`
+    /// `2|<id>|<kind>|<user>|<performance>|<reservation>|<amount>|<acceptedAtMillis>|<sequence>|<seat,seat,...>`
+    /// The enqueue script builds it from `wireHead`, Redis's clock, the queue's next number and `wireSeats`.
     public var wireFormat: String {
-        var line = "1|"
+        wireHead + "\(acceptedAtMillis)|\(sequence)|" + wireSeats
+    }
+
+    /// The entry up to the fields Redis fills in: `2|<id>|<kind>|<user>|<performance>|<reservation>|<amount>|`.
+    public var wireHead: String {
+        var line = "2|"
         line += id.rawValue
         line += "|"
         line += kind.rawValue
-        line += "|\(userID)|\(performanceID)|\(reservationID)|\(amount)|\(acceptedAtMillis)|"
+        line += "|\(userID)|\(performanceID)|\(reservationID)|\(amount)|"
+        return line
+    }
+
+    /// The last field of the entry: the seats, comma-separated.
+    public var wireSeats: String {
+        var line = ""
         for (index, seat) in seatIDs.enumerated() {
             if index > 0 { line += "," }
             line += String(seat)
@@ -141,16 +164,16 @@ extension QueuedRequest {
 
     private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> QueuedRequest? {
         let bar = UInt8(ascii: "|")
-        // The nine fields' bounds: the last one (seats) runs to the end.
+        // The ten fields' bounds: the last one (seats) runs to the end.
         var bounds: [Range<Int>] = []
-        bounds.reserveCapacity(9)
+        bounds.reserveCapacity(10)
         var start = 0
-        for index in 0..<bytes.count where bytes[index] == bar && bounds.count < 8 {
+        for index in 0..<bytes.count where bytes[index] == bar && bounds.count < 9 {
             bounds.append(start..<index)
             start = index + 1
         }
         bounds.append(start..<bytes.count)
-        guard bounds.count == 9, bounds[0].count == 1, bytes[bounds[0].lowerBound] == UInt8(ascii: "1") else { return nil }
+        guard bounds.count == 10, bounds[0].count == 1, bytes[bounds[0].lowerBound] == UInt8(ascii: "2") else { return nil }
 
         func integer(_ range: Range<Int>) -> Int64? {
             guard !range.isEmpty, range.count <= 19 else { return nil }
@@ -180,10 +203,11 @@ extension QueuedRequest {
               let performance = integer(bounds[4]),
               let reservation = integer(bounds[5]),
               let amount = integer(bounds[6]),
-              let accepted = integer(bounds[7])
+              let accepted = integer(bounds[7]),
+              let sequence = integer(bounds[8]), sequence >= 0
         else { return nil }
         var seats: [Int64] = []
-        let seatField = bounds[8]
+        let seatField = bounds[9]
         if !seatField.isEmpty {
             var from = seatField.lowerBound
             for index in seatField.lowerBound...seatField.upperBound
@@ -195,7 +219,7 @@ extension QueuedRequest {
         }
         return QueuedRequest(
             id: id, kind: kind, userID: user, performanceID: performance, reservationID: reservation,
-            amount: amount, seatIDs: seats, acceptedAtMillis: accepted
+            amount: amount, seatIDs: seats, acceptedAtMillis: accepted, sequence: sequence
         )
     }
 }

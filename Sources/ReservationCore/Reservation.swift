@@ -31,6 +31,19 @@ public struct Reservation: Sendable, Equatable {
         self.holdExpiresAt = holdExpiresAt
     }
 
+    /// Seconds since 1970 as milliseconds, saturating (deadlines are compared with the millisecond times at which
+    /// Redis accepted requests).
+    public static func millis(_ seconds: Int64) -> Int64 {
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        return overflow ? (seconds < 0 ? .min : .max) : product
+    }
+
+    /// Whether a pay or cancel accepted by Redis at `acceptedAtMillis` came before this hold's deadline: such a
+    /// request is decided as on time, however late the pass reaches it.
+    public func isBeforeDeadline(_ acceptedAtMillis: Int64) -> Bool {
+        acceptedAtMillis < Self.millis(holdExpiresAt)
+    }
+
     /// `{"id":991,"performanceId":1,"seatIds":[5,6],"state":"held","amount":100000,"holdExpiresAt":"…"}`
     public var json: String {
         var out = "{\"id\":\(id),\"performanceId\":\(performanceID),\"seatIds\":["

@@ -22,25 +22,13 @@ struct AllocationInvariantTests {
 
         for batch in 0..<40 {
             let context = Comment(rawValue: "seed \(seed), batch \(batch)")
-            // The pass expires overdue holds in bulk before some batches; the allocator must cope either way.
-            if Bool.random(using: &random) {
-                for (id, reservation) in state.reservations
-                where reservation.state == .held && reservation.holdExpiresAt <= now {
-                    var expired = reservation
-                    expired.state = .expired
-                    state.reservations[id] = expired
-                    database[id] = expired
-                    state.inventory?.release(reservation.seatIDs, of: reservation.userID)
-                }
-            }
-
             let requests = (0..<Int.random(in: 1...16, using: &random)).map { _ in
                 randomRequest(using: &random, make: &make, known: Array(state.reservations.values))
             }
             var ids = ReservationIDBlock(first: nextReservationID, count: requests.count)
             let plan = Allocator.decide(
                 requests, from: .performance(Fixture.performanceID), state: &state, ids: &ids,
-                now: now, holdSeconds: Fixture.holdSeconds
+                clock: DecisionClock(now: now), holdSeconds: Fixture.holdSeconds
             )
             nextReservationID = ids.next
 
@@ -111,6 +99,10 @@ struct AllocationInvariantTests {
             try #require(seats <= seatLimitPerUser, "user \(user) has \(seats) live seats; \(context)")
         }
         try #require(inventory.taken == Set(holder.keys), context)
+        try #require(
+            Set(inventory.holds.keys) == Set(database.values.filter { $0.state == .held }.map(\.id)),
+            "the inventory's unpaid holds are the held reservations; \(context)"
+        )
         try #require(inventory.liveSeatsByUser == seatsByUser, context)
     }
 

@@ -173,7 +173,7 @@ struct AllocationTests {
         #expect(held.holdExpiresAt == 1_000_000 + Fixture.holdSeconds)
         #expect(held.state == .held)
         #expect(held.userID == 5 && held.performanceID == Fixture.performanceID)
-        #expect(held.seatIDs == [9, 2, 4])
+        #expect(held.seatIDs == [2, 4, 9], "in ascending order, as the database lists them")
         #expect(plan.results == [RequestResult(request: request, outcome: .reservation(held))])
         #expect(state.reservations[held.id] == held, "a pay later in the same batch must find the new hold")
         #expect(plan.changed.isEmpty && plan.ledger.isEmpty)
@@ -192,7 +192,7 @@ struct AllocationTests {
                 make.reserve(user: 4, seats: [2]),
             ],
             from: .performance(Fixture.performanceID), state: &state, ids: &ids,
-            now: Fixture.now, holdSeconds: Fixture.holdSeconds
+            clock: DecisionClock(now: Fixture.now), holdSeconds: Fixture.holdSeconds
         )
 
         #expect(plan.created.map(\.id) == [500, 501, 502])

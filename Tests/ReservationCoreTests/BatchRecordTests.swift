@@ -88,15 +88,38 @@ struct BatchRecordTests {
         #expect(rows[0][1] as? String == request.wireFormat)
     }
 
-    @Test("the key names queue, batch number and first request; an unreadable first entry still gives a key")
+    @Test("the key names the queue, the numbers of the first and last request decided, and the first request")
     func keys() {
         var make = RequestMaker()
-        let first = make.reserve(user: 1, seats: [1])
-        let entries = [first.wireFormat, make.reserve(user: 2, seats: [2]).wireFormat]
-        #expect(BatchRecord.key(queue: .performance(7), number: 42, entries: entries) == "p7:42:\(first.id.rawValue)")
-        #expect(BatchRecord.key(queue: .general, number: 1, entries: ["garbage"] + entries) == "g:1:-")
-        #expect(BatchRecord.key(queue: .general, number: 1, entries: []) == "g:1:-")
-        #expect(BatchRecord.key(queue: .performance(7), number: 43, entries: entries)
-            != BatchRecord.key(queue: .performance(7), number: 42, entries: entries))
+        let first = make.reserve(user: 1, seats: [1]).renumbered(41)
+        let second = make.reserve(user: 2, seats: [2]).renumbered(44)
+        #expect(BatchRecord.key(queue: .performance(7), decided: [first, second]) == "p7:41-44:\(first.id.rawValue)")
+        #expect(BatchRecord.key(queue: .performance(7), decided: [second]) != BatchRecord.key(queue: .performance(7), decided: [first]))
+    }
+
+    @Test("what a record holds reads back exactly: outcomes (rejections' JSON rebuilt) and forwards")
+    func readsBack() throws {
+        var make = RequestMaker()
+        let held = Fixture.reservation(1_000, user: 3, seats: [4, 5])
+        let results = [
+            RequestResult(request: make.reserve(user: 3, seats: [4, 5]), outcome: .reservation(held)),
+            RequestResult(request: make.reserve(user: 4, seats: [5]), outcome: .rejected(.seatTaken)),
+            RequestResult(request: make.charge(user: 9, amount: 500), outcome: .balance(500)),
+            RequestResult(request: make.pay(user: 3, reservation: 1_000), outcome: .rejected(.internalError)),
+        ]
+        let outcomes = try BatchRecord.readOutcomes(BatchRecord.outcomesJSON(results))
+        #expect(outcomes.map(\.requestID) == results.map(\.request.id))
+        #expect(outcomes.map(\.statusJSON) == results.map(\.statusJSON))
+        #expect(outcomes.map(\.outcome) == results.map(\.outcome.label))
+        #expect(outcomes.map(\.reservationID) == [1_000, nil, nil, 1_000])
+        #expect(outcomes.map(\.userID) == [3, 4, 9, 3])
+        let forward = make.reserve(user: 5, seats: [1], performance: 9).renumbered(3)
+        let forwards = try BatchRecord.readForwards(BatchRecord.forwardedJSON([(.performance(9), forward)]))
+        #expect(forwards.count == 1 && forwards[0].queue == .performance(9) && forwards[0].entry == forward.wireFormat)
+        // Migration 002 wrote older outcomes with MariaDB's JSON_ARRAY, which puts spaces after commas.
+        let legacy = #"[["p1-00000000000000010000000000000002", "reserve", 7, "SEAT_TAKEN", null, 12, null]]"#
+        #expect(try BatchRecord.readOutcomes(legacy).first?.outcome == "SEAT_TAKEN")
+        #expect(throws: BatchRecordError.self) { try BatchRecord.readOutcomes("[[1,2]]") }
+        #expect(throws: BatchRecordError.self) { try BatchRecord.readOutcomes("[[") }
     }
 }

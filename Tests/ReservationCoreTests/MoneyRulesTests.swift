@@ -154,14 +154,14 @@ struct MoneyRulesTests {
         #expect(state.inventory?.taken == [])
     }
 
-    @Test("another user's reservation: NOT_OWNER for pay and cancel, and nothing moves")
+    @Test("another user's reservation answers RESERVATION_UNKNOWN for pay and cancel (never NOT_OWNER), and nothing moves")
     func notOwner() {
         var make = RequestMaker()
         var state = Fixture.state(reservations: [Self.hold], balances: [1: 100_000, 2: 100_000])
         let before = state
         let plan = decide([make.pay(user: 2, reservation: 10), make.cancel(user: 2, reservation: 10)], state: &state)
 
-        #expect(plan.outcomes == [.rejected(.notOwner), .rejected(.notOwner)])
+        #expect(plan.outcomes == [.rejected(.reservationUnknown), .rejected(.reservationUnknown)])
         #expect(plan.ledger.isEmpty && plan.changed.isEmpty)
         #expect(state == before)
     }

@@ -14,8 +14,9 @@ struct StatusRecordTests {
     @Test("queued and final records round-trip through their stored form")
     func storedRoundTrip() {
         let records: [RequestStatus] = [
-            .queued(userID: 42, kind: .reserve, sequence: 1),
-            .queued(userID: .max, kind: .charge, sequence: 9_000_000_000),
+            .queued(userID: 42, kind: .reserve, sequence: 1, position: 0, queue: nil),
+            .queued(userID: .max, kind: .charge, sequence: 9_000_000_000, position: 12, queue: nil),
+            .queued(userID: 42, kind: .pay, sequence: 3, position: 2, queue: .performance(17)),
             .final(userID: 42, json: #"{"requestId":"x","status":"rejected","reason":"SEAT_TAKEN"}"#),
             .final(userID: 7, json: #"{"title":"a|b|c"}"#),  // a `|` inside the JSON belongs to the JSON
             .final(userID: 7, json: ""),
@@ -23,13 +24,15 @@ struct StatusRecordTests {
         for record in records {
             #expect(RequestStatus(stored: record.stored) == record, "\(record.stored)")
         }
-        #expect(RequestStatus.queued(userID: 42, kind: .pay, sequence: 3).stored == "Q|42|pay|3")
+        #expect(RequestStatus.queued(userID: 42, kind: .pay, sequence: 3, position: 1, queue: nil).stored == "Q|42|pay|3|1")
+        #expect(RequestStatus.queued(userID: 42, kind: .pay, sequence: 3, position: 1, queue: .general).stored == "Q|42|pay|3|1|g")
         #expect(RequestStatus.final(userID: 5, json: "{}").userID == 5)
     }
 
     @Test(
         "unreadable records are refused",
-        arguments: ["", "Q", "Q|42", "Q|42|reserve", "Q|42|reserve|x", "Q|42|refund|1", "Q|42|reserve|1|2",
+        arguments: ["", "Q", "Q|42", "Q|42|reserve", "Q|42|reserve|x", "Q|42|refund|1|0", "Q|42|reserve|1",
+                    "Q|42|reserve|1|2|x7", "Q|42|reserve|1|2|p7|", "Q|42|reserve|1|x",
                     "X|42|{}", "F|abc|{}", "F||{}", "F|42"]
     )
     func unreadableRecords(text: String) {
@@ -82,8 +85,8 @@ struct StatusRecordTests {
     @Test("reason codes and kinds are the contract's strings")
     func contractStrings() {
         #expect(RejectionReason.allCases.map(\.rawValue).sorted() == [
-            "ALREADY_CANCELLED", "ALREADY_PAID", "HOLD_EXPIRED", "INSUFFICIENT_BALANCE", "NOT_OWNER",
-            "PERFORMANCE_UNKNOWN", "RESERVATION_UNKNOWN", "SEAT_TAKEN", "SEAT_UNKNOWN", "USER_LIMIT",
+            "ALREADY_CANCELLED", "ALREADY_PAID", "HOLD_EXPIRED", "INSUFFICIENT_BALANCE", "INTERNAL_ERROR", "NOT_OWNER",
+            "PERFORMANCE_STARTED", "PERFORMANCE_UNKNOWN", "RESERVATION_UNKNOWN", "SEAT_TAKEN", "SEAT_UNKNOWN", "USER_LIMIT",
         ])
         #expect(RequestKind.allCases.map(\.rawValue) == ["reserve", "pay", "cancel", "charge"])
         #expect(ReservationState.held.isLive && ReservationState.confirmed.isLive)

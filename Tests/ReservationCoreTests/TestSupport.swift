@@ -22,6 +22,8 @@ enum Fixture {
     static let now: Int64 = 1_795_550_400  // 2026-11-24T20:00:00Z
     static let holdSeconds: Int64 = 300
     static let firstReservationID: Int64 = 1_000
+    /// A start far after every test's clock.
+    static let later: Int64 = now + 86_400 * 365
 
     /// Seat `n` costs `1_000 × n`, so every amount names the seats it was summed from.
     static func price(of seat: Int64) -> Int64 { 1_000 * seat }
@@ -38,7 +40,10 @@ enum Fixture {
             taken.formUnion(reservation.seatIDs)
             perUser[reservation.userID, default: 0] += reservation.seatIDs.count
         }
-        return PerformanceInventory(performanceID: performance, prices: prices, taken: taken, liveSeatsByUser: perUser)
+        return PerformanceInventory(
+            performanceID: performance, prices: prices, taken: taken, liveSeatsByUser: perUser,
+            holds: reservations.filter { $0.state == .held && $0.performanceID == performance }
+        )
     }
 
     /// A reservation as the database would hand it to the pass.
@@ -84,27 +89,30 @@ struct RequestMaker {
         )
     }
 
-    mutating func pay(user: Int64, reservation: Int64) -> QueuedRequest {
-        QueuedRequest(id: nextID(), kind: .pay, userID: user, reservationID: reservation, acceptedAtMillis: 1)
+    /// Pays, cancels and charges are accepted at `Fixture.now` unless a test says otherwise: a hold whose deadline
+    /// is `now` or earlier is late for them.
+    mutating func pay(user: Int64, reservation: Int64, acceptedAt: Int64 = Fixture.now * 1000) -> QueuedRequest {
+        QueuedRequest(id: nextID(), kind: .pay, userID: user, reservationID: reservation, acceptedAtMillis: acceptedAt)
     }
 
-    mutating func cancel(user: Int64, reservation: Int64) -> QueuedRequest {
-        QueuedRequest(id: nextID(), kind: .cancel, userID: user, reservationID: reservation, acceptedAtMillis: 1)
+    mutating func cancel(user: Int64, reservation: Int64, acceptedAt: Int64 = Fixture.now * 1000) -> QueuedRequest {
+        QueuedRequest(id: nextID(), kind: .cancel, userID: user, reservationID: reservation, acceptedAtMillis: acceptedAt)
     }
 
     mutating func charge(user: Int64, amount: Int64) -> QueuedRequest {
-        QueuedRequest(id: nextID(), kind: .charge, userID: user, amount: amount, acceptedAtMillis: 1)
+        QueuedRequest(id: nextID(), kind: .charge, userID: user, amount: amount, acceptedAtMillis: Fixture.now * 1000)
     }
 }
 
-/// Runs one batch the way the pass does: one reservation id per request, the fixture's clock and hold.
+/// Runs one batch the way the pass does: one reservation id per request, the fixture's clock and hold, nothing
+/// else waiting (holds due by `now` expire).
 func decide(
     _ requests: [QueuedRequest], from queue: QueueName = .performance(Fixture.performanceID),
     state: inout BatchState, now: Int64 = Fixture.now, firstID: Int64 = Fixture.firstReservationID
 ) -> BatchPlan {
     var ids = ReservationIDBlock(first: firstID, count: requests.count)
     return Allocator.decide(
-        requests, from: queue, state: &state, ids: &ids, now: now, holdSeconds: Fixture.holdSeconds
+        requests, from: queue, state: &state, ids: &ids, clock: DecisionClock(now: now), holdSeconds: Fixture.holdSeconds
     )
 }
 
@@ -128,4 +136,13 @@ extension RequestOutcome {
 extension BatchPlan {
     /// The outcome of each request, in the order they were decided.
     var outcomes: [RequestOutcome] { results.map(\.outcome) }
+}
+
+extension QueuedRequest {
+    /// The request with the number a queue gave it.
+    func renumbered(_ sequence: Int64) -> QueuedRequest {
+        var copy = self
+        copy.sequence = sequence
+        return copy
+    }
 }

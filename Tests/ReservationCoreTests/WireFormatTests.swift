@@ -40,8 +40,8 @@ struct WireFormatTests {
     @Test("the line has the documented, versioned layout")
     func layout() {
         let request = Self.samples[0]
-        #expect(request.wireFormat == "1|p17-00000000deadbeef0000000000000001|reserve|42|17|0|0|1795550400123|5,6,1000000")
-        #expect(Self.samples[4].wireFormat.hasSuffix("|charge|8|0|0|10000000|7|"))
+        #expect(request.wireFormat == "2|p17-00000000deadbeef0000000000000001|reserve|42|17|0|0|1795550400123|0|5,6,1000000")
+        #expect(Self.samples[4].wireFormat.hasSuffix("|charge|8|0|0|10000000|7|0|"))
     }
 
     @Test(
@@ -49,23 +49,26 @@ struct WireFormatTests {
         arguments: [
             "",
             "garbage",
-            "2|g-\(hex)|charge|8|0|0|100|7|",  // unknown version
-            "1|g-\(hex)|charge|8|0|0|100|7",  // a field missing
-            "1|g-\(hex)|charge|8|0|0|100|7|1|2",  // a field too many: the seat list must not swallow it
-            "1|G-\(hex)|charge|8|0|0|100|7|",  // bad id
-            "1|g-\(hex)|refund|8|0|0|100|7|",  // unknown kind
-            "1|g-\(hex)|Charge|8|0|0|100|7|",
-            "1|g-\(hex)|charge|0|0|0|100|7|",  // user 0
-            "1|g-\(hex)|charge|-8|0|0|100|7|",
-            "1|g-\(hex)|charge|eight|0|0|100|7|",
-            "1|g-\(hex)|charge|8|0|0|1e3|7|",
-            "1|g-\(hex)|charge|8|0|0|100||",  // accepted time missing
-            "1|g-\(hex)|charge|8|0|0|99999999999999999999|7|",  // overflow
-            "1|p1-\(hex)|reserve|8|1|0|0|7|1,,2",  // empty seat
-            "1|p1-\(hex)|reserve|8|1|0|0|7|1,2,",
-            "1|p1-\(hex)|reserve|8|1|0|0|7|1;2",
-            "1|p1-\(hex)|reserve|8|1|0|0|7| 1",
-            " 1|p1-\(hex)|reserve|8|1|0|0|7|1",
+            "3|g-\(hex)|charge|8|0|0|100|7|3|",  // unknown version
+            "1|g-\(hex)|charge|8|0|0|100|7|",  // version 1: no number (drain queues before upgrading)
+            "2|g-\(hex)|charge|8|0|0|100|7|3",  // a field missing
+            "2|g-\(hex)|charge|8|0|0|100|7|3|1|2",  // a field too many: the seat list must not swallow it
+            "2|G-\(hex)|charge|8|0|0|100|7|3|",  // bad id
+            "2|g-\(hex)|refund|8|0|0|100|7|3|",  // unknown kind
+            "2|g-\(hex)|Charge|8|0|0|100|7|3|",
+            "2|g-\(hex)|charge|0|0|0|100|7|3|",  // user 0
+            "2|g-\(hex)|charge|-8|0|0|100|7|3|",
+            "2|g-\(hex)|charge|eight|0|0|100|7|3|",
+            "2|g-\(hex)|charge|8|0|0|1e3|7|3|",
+            "2|g-\(hex)|charge|8|0|0|100||3|",  // accepted time missing
+            "2|g-\(hex)|charge|8|0|0|100|7||",  // number missing
+            "2|g-\(hex)|charge|8|0|0|100|7|-3|",  // negative number
+            "2|g-\(hex)|charge|8|0|0|99999999999999999999|7|3|",  // overflow
+            "2|p1-\(hex)|reserve|8|1|0|0|7|3|1,,2",  // empty seat
+            "2|p1-\(hex)|reserve|8|1|0|0|7|3|1,2,",
+            "2|p1-\(hex)|reserve|8|1|0|0|7|3|1;2",
+            "2|p1-\(hex)|reserve|8|1|0|0|7|3| 1",
+            " 2|p1-\(hex)|reserve|8|1|0|0|7|3|1",
         ]
     )
     func malformedLines(line: String) {
@@ -74,13 +77,13 @@ struct WireFormatTests {
 
     @Test("the error names the entry, cut short, so an operator can find it")
     func errorDescription() {
-        let line = "1|" + String(repeating: "x", count: 500)
+        let line = "2|" + String(repeating: "x", count: 500)
         do {
             _ = try QueuedRequest(wireFormat: line)
             Issue.record("a malformed line was accepted")
         } catch {
             #expect(error.entry == line)
-            #expect(error.description.hasPrefix("unreadable queue entry: 1|xxx"))
+            #expect(error.description.hasPrefix("unreadable queue entry: 2|xxx"))
             #expect(error.description.count < 200)
         }
     }
@@ -146,12 +149,16 @@ struct WireFormatOverflowTests {
     func overflowingNumbersAreRefused() {
         let id = "p1-" + String(repeating: "a", count: 32)
         for line in [
-            "1|\(id)|reserve|9999999999999999999|1|0|0|0|1",
-            "1|\(id)|reserve|7|1|0|0|0|99999999999999999999",
-            "1|\(id)|reserve|7|1|0|0|-9999999999999999999|1",
+            "2|\(id)|reserve|9999999999999999999|1|0|0|0|0|1",
+            "2|\(id)|reserve|7|1|0|0|0|0|99999999999999999999",
+            "2|\(id)|reserve|7|1|0|0|-9999999999999999999|0|1",
         ] {
             #expect(throws: QueueEntryError.self) { try QueuedRequest(wireFormat: line) }
         }
-        #expect((try? QueuedRequest(wireFormat: "1|\(id)|reserve|9223372036854775807|1|0|0|0|1"))?.userID == .max)
+        #expect((try? QueuedRequest(wireFormat: "2|\(id)|reserve|9223372036854775807|1|0|0|0|0|1"))?.userID == .max)
+        #expect(throws: QueueEntryError.self) { try QueuedRequest(wireFormat: "2|\(id)|reserve|7|1|0|0|0|-1|1") }
+        #expect(throws: QueueEntryError.self, "version 1 (no number) is not read") {
+            try QueuedRequest(wireFormat: "1|\(id)|reserve|7|1|0|0|0|1")
+        }
     }
 }

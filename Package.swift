@@ -119,7 +119,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "RedisStoreTests", dependencies: ["RedisStore"], swiftSettings: swiftSettings),
-        .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "ReservationCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["IngestService", "BatchRunner", "MariaDBStore", "RedisStore", "TokenAuth", "ReservationCore"],

@@ -76,8 +76,21 @@ public final class ReservationDatabase {
         try connection.query("SELECT id FROM performances WHERE starts_at > ? ORDER BY id", [.int(now)]).compactMap { $0.first?.int }
     }
 
-    public func allPerformanceIDs() throws -> Set<Int64> {
-        Set(try connection.query("SELECT id FROM performances").compactMap { $0.first?.int })
+    /// Every performance and when it begins (the general queue's pass forwards reserves by it).
+    public func performanceStarts() throws -> [Int64: Int64] {
+        var starts: [Int64: Int64] = [:]
+        for row in try connection.query("SELECT id, starts_at FROM performances") {
+            if let id = row[0].int, let startsAt = row[1].int { starts[id] = startsAt }
+        }
+        return starts
+    }
+
+    /// Performances with a hold whose deadline is at or before `now`: the queues a sweep must visit even when
+    /// nothing waits in them (from the `reservations_to_expire` index alone).
+    public func performancesWithHoldsDue(now: Int64) throws -> [Int64] {
+        try connection.query(
+            "SELECT DISTINCT performance_id FROM reservations WHERE state = 'held' AND hold_expires_at <= ?", [.int(now)]
+        ).compactMap { $0.first?.int }.sorted()
     }
 
     /// The seat map JSON of `GET /v1/performances/{id}/seats`, nil when the performance does not exist.
@@ -110,62 +123,37 @@ public final class ReservationDatabase {
 
     // MARK: The pass
 
-    /// The performance's seats and live reservations, or nil when it does not exist.
+    /// The performance's seats, live reservations and unpaid holds, or nil when it does not exist.
     public func loadInventory(performance: Int64) throws -> PerformanceInventory? {
-        guard try connection.query("SELECT 1 FROM performances WHERE id = ?", [.int(performance)]).count == 1 else {
-            return nil
-        }
+        guard let startsAt = try connection.query(
+            "SELECT starts_at FROM performances WHERE id = ?", [.int(performance)]
+        ).first?.first?.int else { return nil }
         var prices: [Int64: Int64] = [:]
         for row in try connection.query("SELECT seat_id, price FROM seats WHERE performance_id = ?", [.int(performance)]) {
             if let seat = row[0].int, let price = row[1].int { prices[seat] = price }
         }
         var taken: Set<Int64> = []
         var perUser: [Int64: Int] = [:]
+        var holds: [Int64: Reservation] = [:]
         for row in try connection.query("""
-            SELECT rs.seat_id, r.user_id FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
-            WHERE rs.performance_id = ? AND rs.live = 1
+            SELECT rs.seat_id, r.user_id, r.id, r.state, r.amount, r.hold_expires_at
+            FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
+            WHERE rs.performance_id = ? AND rs.live = 1 ORDER BY r.id, rs.seat_id
             """, [.int(performance)]) {
-            if let seat = row[0].int, let user = row[1].int {
-                taken.insert(seat)
-                perUser[user, default: 0] += 1
+            guard let seat = row[0].int, let user = row[1].int, let id = row[2].int else { continue }
+            taken.insert(seat)
+            perUser[user, default: 0] += 1
+            if row[3].text == ReservationState.held.rawValue {
+                holds[id, default: Reservation(
+                    id: id, performanceID: performance, userID: user, seatIDs: [], state: .held,
+                    amount: row[4].int ?? 0, holdExpiresAt: row[5].int ?? 0
+                )].seatIDs.append(seat)
             }
         }
-        return PerformanceInventory(performanceID: performance, prices: prices, taken: taken, liveSeatsByUser: perUser)
-    }
-
-    /// Expires the performance's holds whose deadline is past, in one transaction, and returns them as they are now.
-    public func expireHolds(performance: Int64, now: Int64) throws -> [Reservation] {
-        try connection.transaction {
-            let ids = try connection.query("""
-                SELECT id FROM reservations WHERE performance_id = ? AND state = 'held' AND hold_expires_at <= ? FOR UPDATE
-                """, [.int(performance), .int(now)]).compactMap { $0.first?.int }
-            guard !ids.isEmpty else { return [] }
-            var expired = try lockReservations(ids)
-            try updateState(of: ids, to: .expired)
-            try releaseSeats(of: ids)
-            for id in ids { expired[id]?.state = .expired }
-            return ids.compactMap { expired[$0] }
-        }
-    }
-
-    /// Hands out `count` reservation ids no other pass will use, inside the caller's transaction (the batch's:
-    /// one commit, one log flush, fewer per batch). The counter row stays locked until that commit, which only
-    /// matters if two passes ever ran at once; ids of a batch that rolls back are handed out again.
-    public func reserveIDsInTransaction(count: Int) throws -> ReservationIDBlock {
-        guard count > 0 else { return ReservationIDBlock(first: 1, count: 0) }
-        return try takeIDs(count: count)
-    }
-
-    /// LAST_INSERT_ID is per connection, and inside a transaction the adapter never reconnects between the two
-    /// statements, so the value read back is the one just set.
-    private func takeIDs(count: Int) throws -> ReservationIDBlock {
-        try connection.execute(
-            "UPDATE id_blocks SET next_id = LAST_INSERT_ID(next_id + ?) WHERE name = 'reservation'", [.int(Int64(count))]
+        return PerformanceInventory(
+            performanceID: performance, startsAt: startsAt, prices: prices, taken: taken, liveSeatsByUser: perUser,
+            holds: Array(holds.values)
         )
-        guard let end = try connection.query("SELECT LAST_INSERT_ID()").first?.first?.int, end > Int64(count) else {
-            throw SchemaError("id_blocks has no 'reservation' row: run concert-admin migrate")
-        }
-        return ReservationIDBlock(first: end - Int64(count), count: count)
     }
 
     /// The server's `max_allowed_packet`: the largest statement (and so batch record) it accepts.
@@ -173,55 +161,15 @@ public final class ReservationDatabase {
         Int(try connection.query("SELECT @@max_allowed_packet").first?.first?.int ?? Int64(16 << 20))
     }
 
-    /// What a committed batch recorded, or nil when no batch with `key` was committed.
-    public func recordedBatch(_ key: String) throws -> RecordedBatch? {
-        guard let row = try connection.query(
-            "SELECT outcomes, forwarded FROM batch_outcomes WHERE batch_key = ?", [.text(key)]
-        ).first else { return nil }
-        guard let outcomes = row[0].text, let forwarded = row[1].text,
-              let results = try? JSONSerialization.jsonObject(with: Data(outcomes.utf8)) as? [[Any]],
-              let forwards = try? JSONSerialization.jsonObject(with: Data(forwarded.utf8)) as? [[Any]]
-        else { throw SchemaError("batch_outcomes row \(key) is not in the recorded shape") }
-        var batch = RecordedBatch()
-        for result in results {
-            guard result.count == 7, let id = (result[0] as? String).flatMap(RequestID.init),
-                  let kind = result[1] as? String, let user = (result[2] as? NSNumber)?.int64Value,
-                  let outcome = result[3] as? String
-            else { throw SchemaError("batch_outcomes row \(key) has an unreadable outcome") }
-            let json = result[6] as? String ?? RequestResult.rejectionJSON(id: id.rawValue, kind: kind, reason: outcome)
-            batch.results.append((id, user, json))
-            if outcome == "done" {
-                if let reservation = (result[4] as? NSNumber)?.int64Value { batch.reservationIDs.append(reservation) }
-                if kind != RequestKind.reserve.rawValue { batch.balanceUsers.append(user) }
-            }
-        }
-        for forward in forwards {
-            guard forward.count == 2, let tag = forward[0] as? String, let queue = QueueName(tag: Substring(tag)),
-                  let entry = forward[1] as? String
-            else { throw SchemaError("batch_outcomes row \(key) has an unreadable forward") }
-            batch.forwarded.append((queue, entry))
-        }
-        return batch
-    }
-
-    /// Reservations with their seats, row-locked until the transaction ends.
-    public func lockReservations(_ ids: [Int64]) throws -> [Int64: Reservation] {
-        try reservations(ids, forUpdate: true)
-    }
-
-    /// Reservations with their seats as they are now, without locking.
+    /// Reservations with their seats as they are now (without locking: a reservation changes only in its
+    /// performance's queue, whose owner is the only writer).
     public func reservations(_ ids: [Int64]) throws -> [Int64: Reservation] {
-        try reservations(ids, forUpdate: false)
-    }
-
-    private func reservations(_ ids: [Int64], forUpdate: Bool) throws -> [Int64: Reservation] {
         var reservations: [Int64: Reservation] = [:]
         let unique = Array(Set(ids)).sorted()
         for chunk in Self.paddedChunks(unique.map { .int($0) }) {
             let list = Self.placeholders(chunk.count)
             for row in try connection.query("""
-                SELECT id, performance_id, user_id, state, amount, hold_expires_at FROM reservations
-                WHERE id IN \(list)\(forUpdate ? " FOR UPDATE" : "")
+                SELECT id, performance_id, user_id, state, amount, hold_expires_at FROM reservations WHERE id IN \(list)
                 """, chunk) {
                 guard let id = row[0].int, let state = ReservationState(rawValue: row[3].text ?? "") else { continue }
                 reservations[id] = Reservation(
@@ -238,115 +186,41 @@ public final class ReservationDatabase {
         return reservations
     }
 
-    /// Balances, row-locked until the transaction ends (in user order, so concurrent passes cannot deadlock on them).
-    public func lockBalances(_ users: [Int64]) throws -> [Int64: Int64] {
+    /// A balance and its version (which grows with every change; a user with no row has 0 and version 0).
+    public struct VersionedBalance: Sendable, Equatable {
+        public var balance: Int64
+        public var version: Int64
+        public init(balance: Int64, version: Int64) {
+            self.balance = balance
+            self.version = version
+        }
+    }
+
+    /// Balances, row-locked until the transaction ends (in user order, so concurrent passes of different queues,
+    /// which may change one user's balance each, cannot deadlock on them).
+    public func lockBalances(_ users: [Int64]) throws -> [Int64: VersionedBalance] {
         try balances(users, forUpdate: true)
     }
 
-    /// Balances as they are now, without locking; a user with no row has 0.
-    public func balances(_ users: [Int64]) throws -> [Int64: Int64] {
+    /// Balances as they are now, without locking.
+    public func balances(_ users: [Int64]) throws -> [Int64: VersionedBalance] {
         try balances(users, forUpdate: false)
     }
 
-    private func balances(_ users: [Int64], forUpdate: Bool) throws -> [Int64: Int64] {
-        var balances: [Int64: Int64] = [:]
+    private func balances(_ users: [Int64], forUpdate: Bool) throws -> [Int64: VersionedBalance] {
+        var balances: [Int64: VersionedBalance] = [:]
         for chunk in Self.paddedChunks(Array(Set(users)).sorted().map { .int($0) }) {
             for row in try connection.query(
-                "SELECT user_id, balance FROM balances WHERE user_id IN \(Self.placeholders(chunk.count)) ORDER BY user_id"
+                "SELECT user_id, balance, version FROM balances WHERE user_id IN \(Self.placeholders(chunk.count)) ORDER BY user_id"
                     + (forUpdate ? " FOR UPDATE" : ""),
                 chunk
             ) {
-                if let user = row[0].int, let balance = row[1].int { balances[user] = balance }
+                if let user = row[0].int, let balance = row[1].int {
+                    balances[user] = VersionedBalance(balance: balance, version: row[2].int ?? 0)
+                }
             }
         }
         return balances
-    }
-
-    public func balance(of user: Int64) throws -> Int64 {
-        try connection.query("SELECT balance FROM balances WHERE user_id = ?", [.int(user)]).first?.first?.int ?? 0
-    }
-
-    /// Writes everything a batch decided, and its record under `batchKey`. Call inside the batch's transaction.
-    /// `balances` are the final balances of every user the plan's ledger touches.
-    public func write(_ plan: BatchPlan, balances: [Int64: Int64], batchKey: String) throws {
-        if !plan.created.isEmpty {
-            try connection.insertRows(
-                "INSERT INTO reservations (id, performance_id, user_id, state, amount, hold_expires_at, request_id) VALUES",
-                rowPlaceholder: "(?,?,?,?,?,?,?)",
-                rows: zip(plan.created, Self.creatingRequests(plan)).map { reservation, requestID in
-                    [.int(reservation.id), .int(reservation.performanceID), .int(reservation.userID),
-                     .text(reservation.state.rawValue), .int(reservation.amount), .int(reservation.holdExpiresAt),
-                     .text(requestID)]
-                }
-            )
-            var seatRows: [[SQLValue]] = []
-            for reservation in plan.created {
-                for seat in reservation.seatIDs {
-                    seatRows.append([.int(reservation.id), .int(reservation.performanceID), .int(seat),
-                                     reservation.state.isLive ? .int(1) : .null])
-                }
-            }
-            try connection.insertRows(
-                "INSERT INTO reservation_seats (reservation_id, performance_id, seat_id, live) VALUES",
-                rowPlaceholder: "(?,?,?,?)", rows: seatRows
-            )
-        }
-        for state in [ReservationState.held, .confirmed, .expired, .cancelled] {
-            let ids = plan.changed.filter { $0.state == state }.map(\.id)
-            guard !ids.isEmpty else { continue }
-            try updateState(of: ids, to: state)
-            if !state.isLive { try releaseSeats(of: ids) }
-        }
-        if !plan.ledger.isEmpty {
-            try connection.insertRows(
-                "INSERT INTO ledger (user_id, kind, amount, request_id, reservation_id) VALUES",
-                rowPlaceholder: "(?,?,?,?,?)",
-                rows: plan.ledger.map { entry in
-                    [.int(entry.userID), .text(entry.kind.rawValue), .int(entry.amount), .text(entry.requestID.rawValue),
-                     entry.reservationID.map { .int($0) } ?? .null]
-                }
-            )
-            let touched = Set(plan.ledger.map(\.userID)).sorted()
-            try connection.insertRows(
-                "INSERT INTO balances (user_id, balance) VALUES", rowPlaceholder: "(?,?)",
-                rows: touched.map { [.int($0), .int(balances[$0] ?? 0)] },
-                suffix: "ON DUPLICATE KEY UPDATE balance = VALUES(balance)"
-            )
-        }
-        try connection.execute(
-            "INSERT INTO batch_outcomes (batch_key, request_count, outcomes, forwarded) VALUES (?, ?, ?, ?)",
-            [.text(batchKey), .int(Int64(plan.results.count)), .text(BatchRecord.outcomesJSON(plan.results)),
-             .text(BatchRecord.forwardedJSON(plan.forwarded))]
-        )
-    }
-
-    /// The request id that created each reservation of `plan.created`, in the same order.
-    private static func creatingRequests(_ plan: BatchPlan) -> [String] {
-        var byReservation: [Int64: String] = [:]
-        byReservation.reserveCapacity(plan.created.count)
-        // By index: `for result in plan.results` would copy (retain) every result of the batch.
-        for index in plan.results.indices where plan.results[index].request.kind == .reserve {
-            if case .reservation(let reservation) = plan.results[index].outcome {
-                byReservation[reservation.id] = plan.results[index].request.id.rawValue
-            }
-        }
-        return plan.created.map { byReservation[$0.id] ?? "" }
-    }
-
-    private func updateState(of ids: [Int64], to state: ReservationState) throws {
-        for chunk in Self.paddedChunks(ids.map { .int($0) }) {
-            try connection.execute(
-                "UPDATE reservations SET state = ? WHERE id IN \(Self.placeholders(chunk.count))", [.text(state.rawValue)] + chunk
-            )
-        }
-    }
-
-    private func releaseSeats(of ids: [Int64]) throws {
-        for chunk in Self.paddedChunks(ids.map { .int($0) }) {
-            try connection.execute(
-                "UPDATE reservation_seats SET live = NULL WHERE reservation_id IN \(Self.placeholders(chunk.count))", chunk
-            )
-        }
     }
 
     // MARK: IN lists
@@ -375,14 +249,4 @@ public final class ReservationDatabase {
 public struct SchemaError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
-}
-
-/// The outcomes and forwards a committed batch recorded (see `BatchRecord`).
-public struct RecordedBatch {
-    public var results: [(id: RequestID, userID: Int64, json: String)] = []
-    public var forwarded: [(queue: QueueName, entry: String)] = []
-    /// Reservations the batch created or changed, and users whose balance it changed: their caches are published
-    /// again from what MariaDB holds now.
-    public var reservationIDs: [Int64] = []
-    public var balanceUsers: [Int64] = []
 }

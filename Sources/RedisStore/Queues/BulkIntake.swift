@@ -22,12 +22,12 @@ public final class BulkIntake {
             var commands: [[String]] = Set(slice.map(\.id.queue.tag)).map { ["SADD", RedisKeys.queues, $0] }
             let registrations = commands.count
             for request in slice {
-                let (keys, arguments) = QueueScripts.enqueueKeysAndArguments(request, idempotencyKey: nil)
+                let (keys, arguments) = QueueScripts.enqueueKeysAndArguments(request)
                 commands.append(["EVALSHA", sha, String(keys.count)] + keys + arguments)
             }
             for reply in try redis.pipeline(commands).dropFirst(registrations) {
                 if case .error(let message) = reply { throw RedisError.server(message) }
-                if IntakeQueues.Accepted(scriptReply: reply)?.isNew == true { queued += 1 }
+                if reply.array?.first?.int == 1 { queued += 1 }
             }
             start += chunk
         }

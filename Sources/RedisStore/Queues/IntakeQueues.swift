@@ -11,7 +11,11 @@ public final class IntakeQueues: Sendable {
     /// Queue tags this process has registered in `RedisKeys.queues` (so it sends SADD once per queue, not per request).
     private let registeredQueues = Mutex<Set<String>>([])
     /// Requests acknowledged by Redis, by kind (replays of an Idempotency-Key are not counted again).
-    private let queued: [RequestKind: Counter]
+    private let queuedCounters: [RequestKind: Counter]
+    /// Sends repeated because Redis did not answer in time.
+    private let retries = Counter(label: "concert_ingest_enqueue_retries_total")
+    /// Wake-ups of a waiting batch process that could not be pushed (it finds the request on its next look).
+    private let wakeFailures = Counter(label: "concert_ingest_wake_failures_total")
 
     public init(redis: RedisClient) {
         self.redis = redis
@@ -19,7 +23,7 @@ public final class IntakeQueues: Sendable {
         for kind in RequestKind.allCases {
             queued[kind] = Counter(label: "concert_ingest_queued_total", dimensions: [("kind", kind.rawValue)])
         }
-        self.queued = queued
+        self.queuedCounters = queued
     }
 
     /// The answer to an accepted write.
@@ -27,17 +31,9 @@ public final class IntakeQueues: Sendable {
         public var requestID: RequestID
         /// Requests ahead of it in its queue when it arrived.
         public var position: Int64
-        /// False when this is the first answer replayed for a repeated Idempotency-Key.
+        /// False when this is the first answer given again (a repeated Idempotency-Key, or a retry of a request
+        /// Redis had queued already).
         public var isNew: Bool
-
-        /// Reads the enqueue script's `{isNew, "<id>|<position>"}`.
-        init?(scriptReply reply: RedisValue) {
-            guard let parts = reply.array, parts.count == 2, let isNew = parts[0].int, let answer = parts[1].string,
-                  let bar = answer.utf8.lastIndex(of: UInt8(ascii: "|")), let id = RequestID(answer[..<bar]),
-                  let position = Int64(answer[answer.utf8.index(after: bar)...])
-            else { return nil }
-            self.init(requestID: id, position: position, isNew: isNew == 1)
-        }
 
         init(requestID: RequestID, position: Int64, isNew: Bool) {
             self.requestID = requestID
@@ -46,18 +42,101 @@ public final class IntakeQueues: Sendable {
         }
     }
 
+    /// How long `enqueue` keeps trying when Redis does not answer (a timeout, a dropped connection): it sends the
+    /// same request id again, which Redis queues at most once, so the answer always says what Redis did.
+    public static let retryWindow: Duration = .seconds(10)
+
     /// Queues `request` (its id names its queue) and answers only once Redis has acknowledged it.
+    ///
+    /// With an Idempotency-Key, the key is claimed for this request's id first (per user, whatever queue the
+    /// request goes to); a key claimed before answers with the first request — queued now if its first attempt
+    /// never got that far.
+    ///
+    /// Throws only when Redis could not be reached within `retryWindow`; a request it did queue is never
+    /// reported as failed.
     public func enqueue(_ request: QueuedRequest, idempotencyKey: String?) async throws(RedisError) -> Accepted {
-        let (keys, arguments) = QueueScripts.enqueueKeysAndArguments(request, idempotencyKey: idempotencyKey)
-        let reply = try await evalEnqueue(keys: keys, arguments: arguments, queueTag: request.id.queue.tag)
-        guard let accepted = Accepted(scriptReply: reply) else {
-            throw RedisError.protocolError("unexpected reply to the enqueue script")
+        guard let key = idempotencyKey else { return try await enqueueOnce(request) }
+        let record = RedisKeys.idempotency(user: request.userID, key: key)
+        let ttl = String(RedisRetention.idempotencySeconds)
+        let prior = try await retrying { () async throws(RedisError) -> RedisValue in
+            try await redis.send(["SET", record, request.id.rawValue, "NX", "GET", "EX", ttl])
         }
-        if accepted.isNew { queued[request.kind]?.increment() }
+        var first = request
+        // The request that claimed the key is answered as new, even if a racing repeat got it queued first.
+        var isNew = true
+        if let stored = prior.string {
+            let parts = stored.split(separator: "|")
+            guard let id = parts.first.flatMap({ RequestID($0) }) else {
+                throw RedisError(.protocolError, "idempotency record \(record) holds '\(stored.prefix(80))'")
+            }
+            if parts.count == 2, let position = Int64(parts[1]) {
+                return Accepted(requestID: id, position: position, isNew: false)
+            }
+            // Claimed, not yet answered: the first attempt is under way or died. Queue it under its id (at most once).
+            first.id = id
+            isNew = false
+        }
+        var accepted = try await enqueueOnce(first)
+        _ = try await retrying { () async throws(RedisError) -> RedisValue in
+            try await redis.send(["SET", record, "\(accepted.requestID.rawValue)|\(accepted.position)", "XX", "KEEPTTL"])
+        }
+        accepted.isNew = isNew
         return accepted
     }
 
-    private func evalEnqueue(keys: [String], arguments: [String], queueTag: String) async throws(RedisError) -> RedisValue {
+    /// Queues the request once, retrying with the same id while Redis does not answer.
+    private func enqueueOnce(_ request: QueuedRequest) async throws(RedisError) -> Accepted {
+        let reply = try await retrying { () async throws(RedisError) -> RedisValue in
+            try await evalEnqueue(request)
+        }
+        guard let parts = reply.array, parts.count == 3, let isNew = parts[0].int, let answer = parts[1].string else {
+            throw RedisError(.protocolError, "unexpected reply to the enqueue script: \(reply)")
+        }
+        let position: Int64
+        if isNew == 1 {
+            guard let queued = Int64(answer) else { throw RedisError(.protocolError, "enqueue answered position '\(answer)'") }
+            position = queued
+            countQueued(request.kind)
+        } else if case .queued(_, _, _, let first, _)? = RequestStatus(stored: answer) {
+            position = first
+        } else {
+            position = 0  // decided already: nothing is ahead of it
+        }
+        if let wake = parts[2].string, !wake.isEmpty {
+            // A batch process sleeps until told: tell it. If this fails it still finds the request on its next look.
+            do {
+                _ = try await redis.pipeline([["RPUSH", wake, request.id.queue.tag], ["EXPIRE", wake, "60"]])
+            } catch {
+                wakeFailures.increment()
+            }
+        }
+        return Accepted(requestID: request.id, position: position, isNew: isNew == 1)
+    }
+
+    private func countQueued(_ kind: RequestKind) {
+        queuedCounters[kind]?.increment()
+    }
+
+    /// Runs `body` again while Redis does not answer (the command may or may not have run: every caller here is
+    /// safe to repeat), for up to `retryWindow`, backing off from 50 ms to 1 s.
+    private func retrying(_ body: () async throws(RedisError) -> RedisValue) async throws(RedisError) -> RedisValue {
+        let clock = ContinuousClock()
+        let deadline = clock.now + Self.retryWindow
+        var pause = Duration.milliseconds(50)
+        while true {
+            do {
+                return try await body()
+            } catch where error.isConnectionError && clock.now + pause < deadline {
+                retries.increment()
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(1))
+            }
+        }
+    }
+
+    private func evalEnqueue(_ request: QueuedRequest) async throws(RedisError) -> RedisValue {
+        let (keys, arguments) = QueueScripts.enqueueKeysAndArguments(request)
+        let queueTag = request.id.queue.tag
         // The queue registry entry goes first: if the script then fails, an empty queue is registered, which is
         // harmless; the other order could leave a request in a queue no pass knows of. Each queue is registered
         // once per process (and again after Redis lost its scripts or the connection: it may have lost data too).
@@ -106,28 +185,30 @@ public final class IntakeQueues: Sendable {
         throw RedisError.protocolError("the enqueue script could not be loaded")
     }
 
+    /// A request's status, and how many requests of the queue it waits in are finished (for its position).
     public func status(of id: RequestID) async throws(RedisError) -> (RequestStatus, finished: Int64)? {
         let replies = try await redis.pipeline([["GET", RedisKeys.status(id)], ["GET", RedisKeys.finished(id.queue)]])
         guard replies.count == 2, let stored = replies[0].string, let status = RequestStatus(stored: stored) else {
             return nil
+        }
+        if case .queued(_, _, _, _, let moved?) = status, moved != id.queue {
+            return (status, try await redis.send(["GET", RedisKeys.finished(moved)]).int ?? 0)
         }
         return (status, replies[1].int ?? 0)
     }
 
     /// The cached reservation: owner, performance and JSON, or nil when the pass has not published it.
     public func reservation(_ id: Int64) async throws(RedisError) -> (userID: Int64, performanceID: Int64, json: String)? {
-        guard let stored = try await redis.send(["GET", RedisKeys.reservation(id)]).string else { return nil }
-        let parts = stored.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, let user = Int64(parts[0]), let performance = Int64(parts[1]) else { return nil }
-        return (user, performance, String(parts[2]))
+        guard let stored = try await redis.send(["GET", RedisKeys.reservation(id)]).string,
+              let cached = ReadCaches.reservation(from: stored)
+        else { return nil }
+        return (cached.userID, cached.performanceID, cached.json)
     }
 
     /// The user's balance as the pass last published it, or nil for a user who never had one.
     public func balance(of user: Int64) async throws(RedisError) -> (balance: Int64, asOf: Int64)? {
         guard let stored = try await redis.send(["GET", RedisKeys.balance(user)]).string else { return nil }
-        let parts = stored.split(separator: "|")
-        guard parts.count == 2, let balance = Int64(parts[0]), let asOf = Int64(parts[1]) else { return nil }
-        return (balance, asOf)
+        return ReadCaches.balance(from: stored)
     }
 
     public func seatMapJSON(performance: Int64) async throws(RedisError) -> String? {

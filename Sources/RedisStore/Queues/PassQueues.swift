@@ -1,7 +1,10 @@
 import ReservationCore
 
-/// The batch pass's side of the queues, on one blocking connection owned by the pass's thread.
+/// The batch pass's side of the queues, on one blocking connection owned by the calling thread.
 /// (`concert-batch` is a plain command-line process: no event loop to protect, so it calls hiredis directly.)
+///
+/// Everything that changes a queue runs under the queue's fencing token (`QueueLeases`): a process that lost the
+/// queue while it was stalled gets `QueueFencedError` from Redis, as it gets `StaleFenceError` from MariaDB.
 public final class PassQueues {
     public let redis: RedisConnection
 
@@ -19,27 +22,21 @@ public final class PassQueues {
         return queues.sorted { $0.tag < $1.tag }
     }
 
-    // MARK: Lock
-
-    /// Takes the queue's lock for `leaseMillis` if nobody holds it.
-    public func tryLock(_ queue: QueueName, token: String, leaseMillis: Int) throws(RedisError) -> Bool {
-        let reply = try redis.command(["SET", RedisKeys.lock(queue), token, "NX", "PX", String(leaseMillis)])
-        return !reply.isNull
-    }
-
-    /// Extends our lease; false when the lock lapsed and someone else may hold it.
-    public func renewLock(_ queue: QueueName, token: String, leaseMillis: Int) throws(RedisError) -> Bool {
-        let reply = try redis.command(["EVAL", QueueScripts.renewLock, "1", RedisKeys.lock(queue), token, String(leaseMillis)])
-        return reply.int == 1
-    }
-
-    public func releaseLock(_ queue: QueueName, token: String) throws(RedisError) {
-        _ = try redis.command(["EVAL", QueueScripts.releaseLock, "1", RedisKeys.lock(queue), token])
+    /// How many entries each queue holds (waiting or in flight), in one round trip: a sweep looks at every known
+    /// queue this way and visits only those with work.
+    public func entryCounts(_ queues: [QueueName]) throws(RedisError) -> [QueueName: Int] {
+        let replies = try redis.pipeline(queues.map { ["LLEN", RedisKeys.pending($0)] })
+        var counts: [QueueName: Int] = [:]
+        for (queue, reply) in zip(queues, replies) {
+            if case .error(let message) = reply { throw RedisError(.server, message) }
+            counts[queue] = Int(reply.int ?? 0)
+        }
+        return counts
     }
 
     // MARK: Draining
 
-    /// Batches a crashed or interrupted pass left in flight, oldest first: they go before anything newer.
+    /// Batches a dead or stalled owner left in flight, oldest first: they go before anything newer.
     public func inflight(_ queue: QueueName) throws(RedisError) -> [TakenBatch] {
         let records = (try redis.command(["LRANGE", RedisKeys.inflightBatches(queue), "0", "-1"]).array ?? [])
             .compactMap(\.string)
@@ -48,41 +45,56 @@ public final class PassQueues {
         for record in records {
             let parts = record.split(separator: ":")
             guard parts.count == 2, let number = Int64(parts[0]), let count = Int(parts[1]), count > 0 else {
-                throw RedisError.protocolError("in-flight batch record '\(record)' of \(queue) is not <number>:<count>")
+                throw RedisError(.protocolError, "in-flight batch record '\(record)' of \(queue) is not <number>:<count>")
             }
             let entries = try redis.command([
                 "LRANGE", RedisKeys.pending(queue), String(offset), String(offset + count - 1),
             ]).array ?? []
-            batches.append(TakenBatch(queue: queue, number: number, entries: entries.compactMap(\.string)))
             offset += count
+            batches.append(TakenBatch(
+                queue: queue, number: number, entries: entries.compactMap(\.string),
+                nextAcceptedAtMillis: try acceptedAt(queue, index: offset)
+            ))
         }
         return batches
     }
 
-    /// How many batches are in flight (LLEN: the pass asks after every visit, and only needs the number).
+    /// How many batches are in flight.
     public func inflightCount(_ queue: QueueName) throws(RedisError) -> Int {
         Int(try redis.command(["LLEN", RedisKeys.inflightBatches(queue)]).int ?? 0)
     }
 
-    /// The next batch: up to `limit` entries of the queue after those already in flight, numbered, atomically.
-    /// nil when there are none.
-    public func take(_ queue: QueueName, limit: Int) throws(RedisError) -> TakenBatch? {
-        let reply = try redis.command([
-            "EVAL", QueueScripts.take, "3", RedisKeys.pending(queue), RedisKeys.batchCounter(queue),
-            RedisKeys.inflightBatches(queue), String(limit),
-        ])
-        guard case .array(let parts) = reply, parts.count == 2, let number = parts[0].int, number > 0 else { return nil }
-        return TakenBatch(queue: queue, number: number, entries: (parts[1].array ?? []).compactMap(\.string))
+    /// The next batch: up to `limit` entries of the queue after those already in flight, numbered, atomically,
+    /// under the fencing token. nil when there are none.
+    public func take(_ queue: QueueName, fence: Int64, limit: Int) throws -> TakenBatch? {
+        let reply = try fenced(queue) { () throws(RedisError) -> RedisValue in
+            try redis.command([
+                "EVAL", QueueScripts.take, "4", RedisKeys.pending(queue), RedisKeys.batchCounter(queue),
+                RedisKeys.inflightBatches(queue), RedisKeys.fence(queue), String(fence), String(limit),
+            ])
+        }
+        guard case .array(let parts) = reply, parts.count == 3, let number = parts[0].int, number > 0 else { return nil }
+        let next = parts[2].int ?? -1
+        return TakenBatch(
+            queue: queue, number: number, entries: (parts[1].array ?? []).compactMap(\.string),
+            nextAcceptedAtMillis: next >= 0 ? next : nil
+        )
     }
 
+    /// Requests waiting or in flight in the queue (in-flight entries stay in pending until their batch finishes).
     public func depth(_ queue: QueueName) throws(RedisError) -> Int {
         Int(try redis.command(["LLEN", RedisKeys.pending(queue)]).int ?? 0)
     }
 
-    /// When the oldest waiting request was accepted (milliseconds since 1970), nil when the queue is empty.
+    /// When the oldest entry (waiting or in flight) was accepted (milliseconds since 1970), nil when empty.
     public func oldestAcceptedAt(_ queue: QueueName) throws(RedisError) -> Int64? {
-        guard let head = try redis.command(["LINDEX", RedisKeys.pending(queue), "0"]).string else { return nil }
-        return (try? QueuedRequest(wireFormat: head))?.acceptedAtMillis
+        try acceptedAt(queue, index: 0)
+    }
+
+    /// When the entry at `index` of the queue's list was accepted, nil if there is none.
+    public func acceptedAt(_ queue: QueueName, index: Int) throws(RedisError) -> Int64? {
+        guard let entry = try redis.command(["LINDEX", RedisKeys.pending(queue), String(index)]).string else { return nil }
+        return (try? QueuedRequest(wireFormat: entry))?.acceptedAtMillis
     }
 
     // MARK: Publishing
@@ -91,117 +103,183 @@ public final class PassQueues {
     public struct Publication {
         /// Statuses decided by this batch (their JSON is rendered while publishing).
         public var decided: [RequestResult] = []
-        /// Statuses already rendered (recorded by an earlier pass, published again).
-        public var results: [(id: RequestID, userID: Int64, json: String)] = []
+        /// Statuses recorded by an earlier transaction, published again.
+        public var replayed: [RecordedOutcome] = []
+        /// Reservations the batch created or changed, as they are now.
         public var reservations: [Reservation] = []
-        public var forwarded: [(QueueName, String)] = []
-        public var unreadable: [String] = []
-        /// Balances after the batch, with the time they are as of.
-        public var balances: [(userID: Int64, balance: Int64)] = []
+        /// Balances after the batch, with their versions and the time they are as of.
+        public var balances: [(userID: Int64, balance: Int64, version: Int64)] = []
         public var asOf: Int64 = 0
+        /// Requests moved to another queue (decided there).
+        public var forwarded: [(queue: QueueName, request: QueuedRequest)] = []
+        /// Entries that could not be read: kept for an operator.
+        public var unreadable: [String] = []
         public init() {}
     }
 
-    /// Publishes statuses, reservation caches and forwarded requests, then drops the batch from flight — as one
-    /// MULTI/EXEC transaction: readers never see half a batch, a crash leaves all of it in flight for the next
-    /// pass to publish again (from the recorded outcomes), and with `appendfsync always` Redis writes and syncs
-    /// its append-only file once for the whole batch rather than once per 16 KiB it reads.
-    public func publish(_ publication: Publication, finishing batch: TakenBatch) throws(RedisError) {
-        try publish(publication, finishing: .some(batch))
-    }
-
-    /// Publishes reservation caches and statuses that finish nothing in flight (expired holds).
-    public func publishCaches(_ publication: Publication) throws(RedisError) {
-        try publish(publication, finishing: nil)
-    }
-
-    private func publish(_ publication: Publication, finishing batch: TakenBatch?) throws(RedisError) {
-        var commands = RedisCommandBuffer(capacity: (publication.decided.count + publication.results.count) * 200 + 4096)
-        commands.command("MULTI")
-        let statusTTL = String(RedisRetention.statusSeconds)
-        func setStatus(_ id: RequestID, userID: Int64, json: String) {
-            // SET <status key> F|<user>|<json> EX <ttl>: the stored form of RequestStatus.final.
-            commands.begin(arguments: 5)
-            commands.argument("SET")
-            commands.argument(RedisKeys.status(id))
-            commands.argument(RequestStatus.finalPrefix(userID: userID) + json)
-            commands.argument("EX")
-            commands.argument(statusTTL)
+    /// Publishes a committed batch, then finishes it under the queue's fence. In three steps, each safe to repeat
+    /// (a pass that dies between them leaves the batch in flight; the next owner commits nothing twice and
+    /// publishes again):
+    /// 1. read caches, newest-wins, and the terminal statuses of requests whose status lives in another queue's
+    ///    slot (forwarded here) — before the finish, so a client that sees a status finds its reservation;
+    /// 2. forwards into their queues, once each (a marker per request);
+    /// 3. the finish script in this queue's slot: drop the batch from flight, set its requests' statuses.
+    public func publish(_ publication: Publication, finishing batch: TakenBatch?, queue: QueueName, fence: Int64) throws {
+        try writeCaches(publication, queue: queue)
+        var forwardedStatuses: [(key: String, value: String)] = []
+        for target in Set(publication.forwarded.map(\.queue)).sorted(by: { $0.tag < $1.tag }) {
+            let requests = publication.forwarded.filter { $0.queue == target }.map(\.request)
+            let numbers = try forward(requests, into: target)
+            for (request, number) in zip(requests, numbers) where request.id.queue == queue {
+                forwardedStatuses.append((RedisKeys.status(request.id), "\(number)|\(target.tag)"))
+            }
         }
-        for index in publication.decided.indices {
+
+        var keys = [
+            RedisKeys.fence(queue), RedisKeys.inflightBatches(queue), RedisKeys.pending(queue), RedisKeys.finished(queue),
+            RedisKeys.unreadable(queue),
+        ]
+        var terminal: [String] = []
+        for index in publication.decided.indices where publication.decided[index].request.id.queue == queue {
             let request = publication.decided[index].request
-            setStatus(request.id, userID: request.userID, json: publication.decided[index].statusJSON)
+            keys.append(RedisKeys.status(request.id))
+            terminal.append(RequestStatus.finalPrefix(userID: request.userID) + publication.decided[index].statusJSON)
         }
-        for result in publication.results {
-            setStatus(result.id, userID: result.userID, json: result.json)
+        for outcome in publication.replayed where outcome.requestID.queue == queue {
+            keys.append(RedisKeys.status(outcome.requestID))
+            terminal.append(RequestStatus.finalPrefix(userID: outcome.userID) + outcome.statusJSON)
         }
-        let reservationTTL = String(RedisRetention.reservationSeconds)
-        for reservation in publication.reservations {
-            commands.command(
-                "SET", RedisKeys.reservation(reservation.id),
-                "\(reservation.userID)|\(reservation.performanceID)|\(reservation.json)", "EX", reservationTTL
-            )
-        }
-        for (user, balance) in publication.balances {
-            commands.command("SET", RedisKeys.balance(user), "\(balance)|\(publication.asOf)")
-        }
-        for (target, entry) in publication.forwarded {
-            commands.command("SADD", RedisKeys.queues, target.tag)
-            commands.command("RPUSH", RedisKeys.pending(target), entry)
-        }
-        if let batch {
-            let queue = batch.queue
-            if !publication.unreadable.isEmpty {
-                commands.command(["RPUSH", RedisKeys.unreadable(queue)] + publication.unreadable)
-            }
-            let finished = publication.decided.count + publication.results.count + publication.forwarded.count
-                + publication.unreadable.count
-            if finished > 0 {
-                commands.command("INCRBY", RedisKeys.finished(queue), String(finished))
-            }
-            commands.command(
-                "EVAL", QueueScripts.finish, "2", RedisKeys.inflightBatches(queue), RedisKeys.pending(queue),
-                batch.inflightRecord, String(batch.entries.count)
-            )
-        }
-        commands.command("EXEC")
-        let replies = try redis.pipeline(commands)
-        // MULTI answers OK, each command QUEUED (or an error that makes EXEC refuse the lot), EXEC the replies.
-        for reply in replies.dropLast() {
-            if case .error(let message) = reply { throw RedisError.server(message) }
-        }
-        guard case .array(let results) = replies.last else {
-            throw RedisError.server("EXEC did not run the publication: \(String(describing: replies.last))")
-        }
-        for reply in results {
-            if case .error(let message) = reply { throw RedisError.server(message) }
-        }
-        if let batch, results.last?.int != 1 {
-            throw RedisError.server("batch \(batch.inflightRecord) of \(batch.queue) was no longer the oldest in flight: another pass finished it (this pass's lease lapsed)")
+        keys += forwardedStatuses.map(\.key)
+        var arguments = [
+            String(fence), batch?.inflightRecord ?? "", String(batch?.entries.count ?? 0), String(batch?.entries.count ?? 0),
+            String(RedisRetention.statusSeconds), String(publication.unreadable.count), String(terminal.count),
+        ]
+        arguments += publication.unreadable
+        arguments += terminal
+        arguments += forwardedStatuses.map(\.value)
+        _ = try fenced(queue) { () throws(RedisError) -> RedisValue in
+            try redis.command(["EVAL", QueueScripts.finish, String(keys.count)] + keys + arguments)
         }
     }
 
-    /// Replaces the read caches of the performance list and of one performance's seat map.
-    public func publishPerformanceList(json: String, ids: [Int64]) throws(RedisError) {
-        var commands: [[String]] = [["SET", RedisKeys.performanceList, json]]
-        commands.append(["DEL", RedisKeys.performanceIDs + ":next"])
-        if !ids.isEmpty {
-            commands.append(["SADD", RedisKeys.performanceIDs + ":next"] + ids.map(String.init))
-            commands.append(["RENAME", RedisKeys.performanceIDs + ":next", RedisKeys.performanceIDs])
-        } else {
-            commands.append(["DEL", RedisKeys.performanceIDs])
+    /// Step 1 of `publish`: caches and the statuses that live in other slots.
+    private func writeCaches(_ publication: Publication, queue: QueueName) throws(RedisError) {
+        var commands: [[String]] = []
+        let reservations = publication.reservations
+        if !reservations.isEmpty {
+            commands.append(
+                ["EVAL", QueueScripts.setCaches, String(reservations.count)] + reservations.map { RedisKeys.reservation($0.id) }
+                    + [String(RedisRetention.reservationSeconds)] + reservations.map(ReadCaches.reservationValue)
+            )
         }
+        if !publication.balances.isEmpty {
+            commands.append(
+                ["EVAL", QueueScripts.setCaches, String(publication.balances.count)]
+                    + publication.balances.map { RedisKeys.balance($0.userID) } + ["0"]
+                    + publication.balances.map { ReadCaches.balanceValue(balance: $0.balance, version: $0.version, asOf: publication.asOf) }
+            )
+        }
+        let ttl = String(RedisRetention.statusSeconds)
+        for index in publication.decided.indices where publication.decided[index].request.id.queue != queue {
+            let request = publication.decided[index].request
+            commands.append([
+                "SET", RedisKeys.status(request.id),
+                RequestStatus.finalPrefix(userID: request.userID) + publication.decided[index].statusJSON, "EX", ttl,
+            ])
+        }
+        for outcome in publication.replayed where outcome.requestID.queue != queue {
+            commands.append([
+                "SET", RedisKeys.status(outcome.requestID), RequestStatus.finalPrefix(userID: outcome.userID) + outcome.statusJSON,
+                "EX", ttl,
+            ])
+        }
+        guard !commands.isEmpty else { return }
         for reply in try redis.pipeline(commands) {
-            if case .error(let message) = reply { throw RedisError.server(message) }
+            if case .error(let message) = reply { throw RedisError(.server, message) }
         }
     }
 
+    /// Step 2 of `publish`: pushes requests into `target` once each; returns the number each has there.
+    private func forward(_ requests: [QueuedRequest], into target: QueueName) throws(RedisError) -> [Int64] {
+        _ = try redis.command(["SADD", RedisKeys.queues, target.tag])
+        var keys = [RedisKeys.accepted(target), RedisKeys.pending(target), RedisKeys.wakeArm(target)]
+        keys += requests.map { RedisKeys.forwarded(into: target, $0.id) }
+        var arguments = [String(RedisRetention.statusSeconds)]
+        for request in requests {
+            arguments += [request.wireHead, String(request.acceptedAtMillis), request.wireSeats]
+        }
+        let reply = try redis.command(["EVAL", QueueScripts.forward, String(keys.count)] + keys + arguments)
+        guard let parts = reply.array, parts.count == requests.count + 1 else {
+            throw RedisError(.protocolError, "the forward script answered \(reply)")
+        }
+        if let wake = parts[0].string, !wake.isEmpty { try wakeUp(wake, for: target) }
+        return parts.dropFirst().map { $0.int ?? 0 }
+    }
+
+    /// Replaces a performance's seat map, under its queue's fence.
+    public func publishSeatMap(performance: Int64, json: String, fence: Int64) throws {
+        let queue = QueueName.performance(performance)
+        _ = try fenced(queue) { () throws(RedisError) -> RedisValue in
+            try redis.command([
+                "EVAL", QueueScripts.setUnderFence, "2", RedisKeys.fence(queue), RedisKeys.seatMap(performance: performance),
+                String(fence), json,
+            ])
+        }
+    }
+
+    /// Replaces the seat map without a fence (`concert-admin create-performance`, before any pass owns the queue).
     public func publishSeatMap(performance: Int64, json: String) throws(RedisError) {
         _ = try redis.command(["SET", RedisKeys.seatMap(performance: performance), json])
     }
 
     public func hasSeatMap(performance: Int64) throws(RedisError) -> Bool {
         try redis.command(["EXISTS", RedisKeys.seatMap(performance: performance)]).int == 1
+    }
+
+    /// Replaces the performance list and the ids the ingest routes by (each key alone: no RENAME across slots).
+    public func publishPerformanceList(json: String, ids: [Int64]) throws(RedisError) {
+        // The id set is replaced in MULTI/EXEC (one key, so one slot): readers never see it empty in between.
+        var commands: [[String]] = [["SET", RedisKeys.performanceList, json], ["MULTI"], ["DEL", RedisKeys.performanceIDs]]
+        if !ids.isEmpty { commands.append(["SADD", RedisKeys.performanceIDs] + ids.map(String.init)) }
+        commands.append(["EXEC"])
+        for reply in try redis.pipeline(commands) {
+            if case .error(let message) = reply { throw RedisError(.server, message) }
+        }
+    }
+
+    // MARK: Waiting for work
+
+    /// Arms the queues' wake-ups for `runner`, except those with work waiting; returns the queues armed.
+    public func armWake(_ queues: [QueueName], runner: String, seconds: Int) throws(RedisError) -> [QueueName] {
+        let replies = try redis.pipeline(queues.map { queue in
+            ["EVAL", QueueScripts.armWake, "2", RedisKeys.wakeArm(queue), RedisKeys.pending(queue),
+             RedisKeys.wake(runner: runner), String(seconds)]
+        })
+        var armed: [QueueName] = []
+        for (queue, reply) in zip(queues, replies) {
+            if case .error(let message) = reply { throw RedisError(.server, message) }
+            if reply.int == 1 { armed.append(queue) }
+        }
+        return armed
+    }
+
+    /// Waits up to `seconds` (whole seconds ≥ 1, or fractions for BLPOP's decimal timeout) for a wake-up; returns
+    /// the queues named (empty on timeout).
+    public func waitForWake(runner: String, seconds: Double) throws(RedisError) -> [QueueName] {
+        let key = RedisKeys.wake(runner: runner)
+        let reply = try redis.command(["BLPOP", key, String(max(0.01, seconds))])
+        guard let parts = reply.array, parts.count == 2, let first = parts[1].string else { return [] }
+        var tags = [first]
+        let rest = try redis.pipeline([["LRANGE", key, "0", "-1"], ["DEL", key]])
+        tags += (rest.first?.array ?? []).compactMap(\.string)
+        return Array(Set(tags.compactMap { QueueName(tag: Substring($0)) })).sorted { $0.tag < $1.tag }
+    }
+
+    /// Pushes `queue`'s tag to a waiting process's wake-up list (it expires if nobody reads it).
+    func wakeUp(_ list: String, for queue: QueueName) throws(RedisError) {
+        for reply in try redis.pipeline([["RPUSH", list, queue.tag], ["EXPIRE", list, "60"]]) {
+            if case .error(let message) = reply { throw RedisError(.server, message) }
+        }
     }
 
     // MARK: Cost model
@@ -213,20 +291,48 @@ public final class PassQueues {
     public func saveCostModel(_ text: String) throws(RedisError) {
         _ = try redis.command(["SET", RedisKeys.costModel, text])
     }
+
+    // MARK: Fences
+
+    /// Runs a fenced script; Redis's `FENCED` refusal becomes `QueueFencedError`.
+    private func fenced(_ queue: QueueName, _ body: () throws(RedisError) -> RedisValue) throws -> RedisValue {
+        let outcome = Result { () throws(RedisError) -> RedisValue in try body() }
+        switch outcome {
+        case .success(let value):
+            return value
+        case .failure(let failure) where failure.code == .server && failure.message.hasPrefix("FENCED"):
+            throw QueueFencedError(queue: queue)
+        case .failure(let failure):
+            throw failure
+        }
+    }
+}
+
+/// Redis refused a step on a queue because a newer owner holds it: this process's lease lapsed (it was stalled)
+/// and another took the queue. Nothing was changed; leave the queue alone.
+public struct QueueFencedError: Error, CustomStringConvertible {
+    public let queue: QueueName
+    public init(queue: QueueName) { self.queue = queue }
+    public var description: String {
+        "queue \(queue.tag) has a newer owner: this process's lease lapsed while it was stalled; it leaves the queue alone"
+    }
 }
 
 /// Entries a pass took from a queue as one numbered batch (they stay the first entries of its pending list until
-/// the batch is published). The number, the queue and the first entry's request id
-/// name the batch's record in MariaDB, so a pass finishing a dead pass's batch can tell whether it was committed.
+/// the batch is finished).
 public struct TakenBatch: Sendable {
     public let queue: QueueName
     public let number: Int64
     public let entries: [String]
+    /// When the first entry after the batch was accepted (nil if none waited): holds may expire only up to there,
+    /// since that request could be a pay or cancel on time.
+    public let nextAcceptedAtMillis: Int64?
 
-    public init(queue: QueueName, number: Int64, entries: [String]) {
+    public init(queue: QueueName, number: Int64, entries: [String], nextAcceptedAtMillis: Int64? = nil) {
         self.queue = queue
         self.number = number
         self.entries = entries
+        self.nextAcceptedAtMillis = nextAcceptedAtMillis
     }
 
     /// How the queue's in-flight list names the batch: `<number>:<count>`.

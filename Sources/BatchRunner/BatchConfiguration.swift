@@ -16,9 +16,14 @@ public struct BatchConfiguration: Sendable {
     public var batchSizeBounds: ClosedRange<Int> = 50...50_000
     /// A fixed batch size instead of the model's choice (benchmarks compare against size 1).
     public var fixedBatchSize: Int?
-    /// The pass lock's lease (`CONCERT_LOCK_LEASE_SECONDS`, default 10): a pass killed with SIGKILL blocks the next
-    /// one for at most this long. Renewed after every batch, so it must exceed the longest batch by a margin.
+    /// The lease of a queue (`CONCERT_LOCK_LEASE_SECONDS`, default 10): a process killed with SIGKILL, or stalled,
+    /// keeps others off its queue for at most this long. Renewed after every batch, so it must exceed the longest
+    /// batch by a margin; a process stalled past it finds its queue fenced off when it wakes.
     public var leaseMillis: Int = 10_000
+    /// Who this process is, in leases and logs: host, process id and a random part (unique across restarts).
+    public var holder: String = PassIdentity.make()
+    /// The clock decisions read (hold deadlines, expiry); tests put a fake one here.
+    public var clock = PassClock.system
 
     public init(redisURL: RedisURL, mariaDBURL: MariaDBURL, holdSeconds: Int64, metricsFile: String?) {
         self.redisURL = redisURL
@@ -59,6 +64,30 @@ public struct BatchConfiguration: Sendable {
             configuration.leaseMillis = Int(seconds * 1000)
         }
         return configuration
+    }
+}
+
+/// The wall clock of the pass's decisions: when holds are granted and when they lapse. Durations (batch times,
+/// budgets) use `ContinuousClock`, which a test does not need to move.
+public struct PassClock: Sendable {
+    /// Milliseconds since 1970.
+    public var nowMillis: @Sendable () -> Int64
+
+    public init(nowMillis: @escaping @Sendable () -> Int64) {
+        self.nowMillis = nowMillis
+    }
+
+    public static let system = PassClock { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// Seconds since 1970.
+    public var nowSeconds: Int64 { nowMillis() / 1000 }
+}
+
+/// This process's name in leases: `host:pid:random`.
+public enum PassIdentity {
+    public static func make() -> String {
+        let host = ProcessInfo.processInfo.hostName.prefix(64)
+        return "\(host):\(getpid()):\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
     }
 }
 

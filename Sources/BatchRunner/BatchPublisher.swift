@@ -8,12 +8,18 @@ import RedisStore
 /// touches. The pass's thread hands over one publication at a time through a slot guarded by `condition`:
 /// `submit` first waits for the previous publication to finish, so at most one committed batch is unpublished
 /// at any moment, publications stay in commit order, and a failure surfaces at the next `submit` or `drain`.
-/// A batch stays in flight in Redis until its own publication (one MULTI/EXEC) removes it, so a pass that dies
-/// with a publication pending leaves that batch to the next pass, which finds its record and publishes it.
+/// A batch stays in flight in Redis until its own publication finishes it (under the queue's fence), so a pass that
+/// dies with a publication pending leaves that batch to the queue's next owner, which finds it decided in MariaDB
+/// and publishes it again.
 final class BatchPublisher: @unchecked Sendable {
     // `@unchecked Sendable`: every `var` below is read and written only with `condition` locked.
     private let condition = NSCondition()
-    private var pending: (PassQueues.Publication, TakenBatch)?
+    private var pending: Job?
+    private struct Job {
+        var publication: PassQueues.Publication
+        var batch: TakenBatch?
+        var lease: QueueLease
+    }
     private var busy = false
     private var failure: (any Error)?
     private var stopped = false
@@ -30,22 +36,28 @@ final class BatchPublisher: @unchecked Sendable {
 
     /// Hands over a committed batch's publication. Waits for the previous one; rethrows its failure (the pass
     /// must stop then: later batches are committed but would be published out of order).
-    func submit(_ publication: PassQueues.Publication, finishing batch: TakenBatch) throws {
+    func submit(_ publication: PassQueues.Publication, finishing batch: TakenBatch?, lease: QueueLease) throws {
         condition.lock()
         defer { condition.unlock() }
         while busy { condition.wait() }
-        if let failure { throw failure }
-        pending = (publication, batch)
+        if let failure {
+            self.failure = nil
+            throw failure
+        }
+        pending = Job(publication: publication, batch: batch, lease: lease)
         busy = true
         condition.broadcast()
     }
 
-    /// Waits until everything handed over is published; rethrows a failure.
+    /// Waits until everything handed over is published; rethrows a failure (once: the next visit starts clean).
     func drain() throws {
         condition.lock()
         defer { condition.unlock() }
         while busy { condition.wait() }
-        if let failure { throw failure }
+        if let failure {
+            self.failure = nil
+            throw failure
+        }
     }
 
     /// Seconds spent publishing so far.
@@ -68,7 +80,7 @@ final class BatchPublisher: @unchecked Sendable {
         while true {
             condition.lock()
             while pending == nil && !stopped { condition.wait() }
-            guard let (publication, batch) = pending else {
+            guard let job = pending else {
                 condition.unlock()
                 queues.redis.close()
                 return
@@ -78,7 +90,11 @@ final class BatchPublisher: @unchecked Sendable {
 
             let start = clock.now
             var error: (any Error)?
-            do { try queues.publish(publication, finishing: batch) } catch let failed { error = failed }
+            do {
+                try queues.publish(job.publication, finishing: job.batch, queue: job.lease.queue, fence: job.lease.token)
+            } catch let failed {
+                error = failed
+            }
 
             condition.lock()
             publishingSeconds += (clock.now - start).seconds

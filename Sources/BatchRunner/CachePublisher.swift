@@ -13,7 +13,8 @@ public struct CachePublisher {
         self.queues = queues
     }
 
-    /// The list of performances not yet started, and the ids the ingest routes by.
+    /// The list of performances not yet started, and the ids the ingest routes reserves by (the same: a reserve
+    /// for a performance that has begun goes to the general queue, whose pass refuses it PERFORMANCE_STARTED).
     public func publishPerformanceList(now: Int64) throws {
         let upcoming = try database.upcomingPerformances(now: now)
         var json = "{\"performances\":["
@@ -24,7 +25,7 @@ public struct CachePublisher {
             json += "\"seats\":\(performance.seats),\"available\":\(performance.available)}"
         }
         json += "]}"
-        try queues.publishPerformanceList(json: json, ids: Array(try database.allPerformanceIDs()).sorted())
+        try queues.publishPerformanceList(json: json, ids: upcoming.map(\.id))
     }
 
     public func publishSeatMap(performance: Int64, now: Int64) throws {

@@ -36,10 +36,14 @@ public struct InvariantCheck {
             FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id
             WHERE (r.state IN ('held', 'confirmed')) <> (rs.live IS NOT NULL) LIMIT 100
             """),
-        ("a user has more than 4 seats of one performance", """
+        ("a user has more than \(seatLimitPerUser) seats of one performance", """
             SELECT CONCAT('user ', r.user_id, ' performance ', r.performance_id, ': ', COUNT(*), ' seats')
             FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id
-            WHERE rs.live = 1 GROUP BY r.performance_id, r.user_id HAVING COUNT(*) > 4 LIMIT 100
+            WHERE rs.live = 1 GROUP BY r.performance_id, r.user_id HAVING COUNT(*) > \(seatLimitPerUser) LIMIT 100
+            """),
+        ("a request was decided more than once", """
+            SELECT CONCAT('request ', request_id, ': ', COUNT(*), ' outcomes (batches ', GROUP_CONCAT(batch_key), ')')
+            FROM request_outcomes GROUP BY request_id HAVING COUNT(*) > 1 LIMIT 100
             """),
         ("a reservation was created by more than one request", """
             SELECT CONCAT('request ', request_id, ' created ', COUNT(*), ' reservations')
@@ -89,22 +93,34 @@ public struct InvariantCheck {
         return violations
     }
 
-    /// In-flight work must belong to a live pass: entries older than a lease while nobody holds the lock mean a
-    /// pass died and no pass has run since.
+    /// Queue checks in Redis: in-flight work must belong to a live owner (entries taken longer than a lease ago
+    /// from a queue whose lease nobody holds mean an owner died and no process has taken the queue since), and
+    /// no queue holds a request twice.
     func redisChecks() throws -> [Violation] {
         let queues = PassQueues(redis: redis)
-        let lockHeld = try redis.command(["EXISTS", RedisKeys.lock(.general)]).int == 1
-        guard !lockHeld else { return [] }
+        let known = try queues.knownQueues()
+        let holders = try QueueLeases(redis: redis, holder: "verify", leaseMillis: leaseMillis).holders(known)
         var violations: [Violation] = []
         let nowMillis = Int64(Date().timeIntervalSince1970 * 1000)
-        for queue in try queues.knownQueues() {
-            let entries = try queues.inflight(queue).flatMap(\.entries)
-            let stale = entries.compactMap { try? QueuedRequest(wireFormat: $0) }
-                .filter { nowMillis - $0.acceptedAtMillis > Int64(leaseMillis) }
-            if !stale.isEmpty {
+        for queue in known {
+            if holders[queue] == nil {
+                let entries = try queues.inflight(queue).flatMap(\.entries)
+                let stale = entries.compactMap { try? QueuedRequest(wireFormat: $0) }
+                    .filter { nowMillis - $0.acceptedAtMillis > Int64(leaseMillis) }
+                if !stale.isEmpty {
+                    violations.append(Violation(
+                        rule: "requests in flight with no process owning the queue",
+                        detail: "queue \(queue): \(stale.count) requests (run concert-batch flush to finish them)"
+                    ))
+                }
+            }
+            let ids = (try redis.command(["LRANGE", RedisKeys.pending(queue), "0", "-1"]).array ?? [])
+                .compactMap(\.string).compactMap { try? QueuedRequest(wireFormat: $0).id }
+            let repeated = Dictionary(grouping: ids, by: { $0 }).filter { $0.value.count > 1 }.keys
+            if !repeated.isEmpty {
                 violations.append(Violation(
-                    rule: "requests in flight with no pass running",
-                    detail: "queue \(queue): \(stale.count) requests (run concert-batch flush to finish them)"
+                    rule: "a queue holds a request twice",
+                    detail: "queue \(queue): \(repeated.map(\.rawValue).sorted().prefix(5).joined(separator: ", "))"
                 ))
             }
         }

@@ -10,6 +10,13 @@ public struct PassSummary: Sendable {
     public var forwarded = 0
     public var unreadable = 0
     public var expired = 0
+    /// Requests rejected `INTERNAL_ERROR` because the database refused them alone.
+    public var internalErrors = 0
+    /// Queue visits that failed (logged with the queue); the pass went on with the other queues.
+    public var queueFailures = 0
+    /// Queues this process worked on, and live queues it left because another process held them.
+    public var queuesWorked: Set<QueueName> = []
+    public var queuesHeldElsewhere: Set<QueueName> = []
     /// Money moved, by ledger kind.
     public var money: [LedgerEntry.Kind: Int64] = [:]
     public var batches = 0
@@ -21,10 +28,11 @@ public struct PassSummary: Sendable {
     /// Seconds spent in each stage of the batches, to show where a pass's time goes.
     public var stageSeconds: [Stage: Double] = [:]
 
-    /// Stages on the pass's own thread. Publishing a committed batch overlaps the next batch on another thread;
-    /// `publishWait` is the time the pass waited for it, `publish` the publishing of recovered batches.
+    /// Stages on the pass's own thread: `store` is MariaDB's part of the batch's transaction (reads, writes,
+    /// commit), `decide` the core's. Publishing a committed batch overlaps the next batch on another thread;
+    /// `publishWait` is the time the pass waited for it.
     public enum Stage: String, CaseIterable, Sendable {
-        case take, parse, read, decide, write, commit, publishWait = "wait for publish", publish
+        case take, parse, decide, store, publishWait = "wait for publish"
     }
     /// Seconds the publisher thread spent publishing, overlapped with the stages above.
     public var publishingSeconds: Double = 0
@@ -46,6 +54,7 @@ public struct PassSummary: Sendable {
         }
         for entry in plan.ledger { money[entry.kind, default: 0] += abs(entry.amount) }
         forwarded += plan.forwarded.count
+        expired += plan.expiredCount
     }
 
     public var medianPredictionError: Double? {
@@ -65,6 +74,13 @@ public struct PassSummary: Sendable {
             lines.append("  \(kind.rawValue): \(parts)")
         }
         lines.append("holds expired: \(expired)")
+        if internalErrors > 0 { lines.append("rejected INTERNAL_ERROR (the database refused them; see the log): \(internalErrors)") }
+        if queueFailures > 0 { lines.append("queue visits failed (see the log): \(queueFailures)") }
+        var queues = "queues worked on: \(queuesWorked.count)"
+        if !queuesHeldElsewhere.isEmpty {
+            queues += "; left to other processes: " + queuesHeldElsewhere.map(\.tag).sorted().joined(separator: ", ")
+        }
+        lines.append(queues)
         if !money.isEmpty {
             let parts = [LedgerEntry.Kind.charge, .payment, .refund].compactMap { kind in
                 money[kind].map { "\(kind.rawValue)s \($0)" }

@@ -137,7 +137,7 @@ struct IntakeController: Sendable {
         switch status {
         case .final(_, let json):
             return Self.json(json)
-        case .queued(_, let kind, let sequence):
+        case .queued(_, let kind, let sequence, _, _):
             let position = max(0, sequence - finished - 1)
             let model = routing.current
             // Waiting for the next timer tick is not in the model; the batch time for everything ahead is.

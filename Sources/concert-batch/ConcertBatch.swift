@@ -13,8 +13,11 @@ struct ConcertBatch: ParsableCommand {
         abstract: "Drain the request queues and run the bulk allocation pass against MariaDB.",
         discussion: """
             Configuration comes from the environment: CONCERT_REDIS_URL, CONCERT_MARIADB_URL, CONCERT_HOLD_SECONDS \
-            (default 300), CONCERT_METRICS_FILE (Prometheus textfile, written after every run), CONCERT_LOG_LEVEL.
-            Exit codes: 0 done (also when another pass holds the lock, for run), 1 failure, 2 usage error.
+            (default 300), CONCERT_LOCK_LEASE_SECONDS (a queue's lease, default 10), CONCERT_METRICS_FILE \
+            (Prometheus textfile, written after every run), CONCERT_LOG_LEVEL.
+            Several processes may run at once, on one machine or many: each works on the queues whose lease it \
+            holds and leaves the others.
+            Exit codes: 0 done (also when every queue was held by another process, for run), 1 failure, 2 usage error.
             """,
         subcommands: [Run.self, Flush.self]
     )
@@ -51,17 +54,21 @@ struct PassOptions: ParsableArguments {
 extension ConcertBatch {
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "What cron or the systemd timer calls: one pass over every queue, then more until the queues are empty or the budget is spent.",
-            discussion: "If another pass holds the lock, exits 0 at once and says so."
+            abstract: "What cron or the systemd timer calls: one sweep over every live queue, then on until the queues are empty.",
+            discussion: """
+                With --budget S it goes on until S seconds have passed instead: when the queues are empty it waits for \
+                new requests and wakes within milliseconds of one arriving; it takes no new batch once S is spent. \
+                Queues another process holds are left to it; a run that can claim nothing exits 0 and says so.
+                """
         )
 
-        @Option(help: "Seconds to keep draining after the first sweep.")
-        var budget: Double = 50
+        @Option(help: "Keep working (waiting for requests when the queues are empty) until this many seconds have passed.")
+        var budget: Double?
 
         @OptionGroup var options: PassOptions
 
         func validate() throws {
-            guard budget >= 0 else { throw ValidationError("--budget must not be negative") }
+            if let budget, !(budget >= 0) { throw ValidationError("--budget must not be negative") }
         }
 
         func run() throws {
@@ -72,10 +79,10 @@ extension ConcertBatch {
 
     struct Flush: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Manual one-shot: wait for the lock, drain every queue to empty, print a summary."
+            abstract: "Manual one-shot: drain every queue to empty, print a summary."
         )
 
-        @Option(help: "Seconds to wait for a pass that holds the lock.")
+        @Option(help: "Seconds to wait for queues another process is working on.")
         var lockTimeout: Double = 60
 
         @OptionGroup var options: PassOptions
@@ -115,9 +122,9 @@ func runPass(_ mode: BatchPass.Mode, configuration: BatchConfiguration, logger: 
     }
 
     let duration = Date().timeIntervalSince(started)
-    // A run that found the lock held did nothing: the pass that holds it writes the file.
-    let lockHeld: Bool = if case .success(.lockHeld) = outcome { true } else { false }
-    if let path = configuration.metricsFile, !lockHeld {
+    // A run that claimed nothing did nothing: the processes that hold the queues write the file.
+    let claimedNothing: Bool = if case .success(.claimedNothing) = outcome { true } else { false }
+    if let path = configuration.metricsFile, !claimedNothing {
         do {
             let failed: Bool = if case .failure = outcome { true } else { false }
             // After a failure the queue gauges may be unreadable (the server that failed); the file then keeps
@@ -135,17 +142,18 @@ func runPass(_ mode: BatchPass.Mode, configuration: BatchConfiguration, logger: 
     case .failure(let error):
         logger.error("pass failed", metadata: ["error": "\(error)"])
         throw OperatorError("\(error)")
-    case .success(.lockHeld):
-        if case .flush(let timeout) = mode {
-            throw OperatorError("another pass held the lock for the whole --lock-timeout of \(timeout) s; try again or raise it")
-        }
-        logger.notice("another pass holds the lock; nothing to do, exiting 0")
+    case .success(.claimedNothing(let summary)):
+        logger.notice("claimed nothing: every live queue is held by another process; exiting 0", metadata: [
+            "queues": "\(summary.queuesHeldElsewhere.map(\.tag).sorted().joined(separator: ","))",
+        ])
+        if printSummary { print("claimed nothing: every live queue is held by another process") }
     case .success(.completed(let summary)):
         // `run` prints no text summary (its stdout is one JSON object per line for the journal), so this line is
         // its summary: it carries the same counts as flush's text, money included.
         logger.info("pass done", metadata: [
             "requests": "\(summary.decided)", "replayed": "\(summary.replayed)", "batches": "\(summary.batches)",
-            "expired": "\(summary.expired)", "seconds": "\(String(format: "%.3f", summary.seconds))",
+            "expired": "\(summary.expired)", "internal_errors": "\(summary.internalErrors)",
+            "queues": "\(summary.queuesWorked.count)", "seconds": "\(String(format: "%.3f", summary.seconds))",
             "payments": "\(summary.outcomes[.pay]?["done"] ?? 0)",
             "cancellations": "\(summary.outcomes[.cancel]?["done"] ?? 0)",
             "money.charges": "\(summary.money[.charge] ?? 0)",
@@ -153,5 +161,8 @@ func runPass(_ mode: BatchPass.Mode, configuration: BatchConfiguration, logger: 
             "money.refunds": "\(summary.money[.refund] ?? 0)",
         ])
         if printSummary { print(summary.text) }
+        if summary.queueFailures > 0 {
+            throw OperatorError("\(summary.queueFailures) queue visits failed (the log has each queue and error); the other queues were drained")
+        }
     }
 }

@@ -45,7 +45,7 @@ extension IntegrationSuite {
             for rule in [
                 "a balance differs from its ledger", "a reservation's payments do not match its state",
                 "a reservation has no recorded outcome", "a reservation's seats disagree with its state",
-                "requests in flight with no pass running",
+                "requests in flight with no process owning the queue",
             ] {
                 #expect(result.stdout.contains(rule), "verify names '\(rule)': \(result.stdout)")
             }

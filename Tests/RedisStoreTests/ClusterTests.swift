@@ -71,6 +71,20 @@ struct ClusterTests {
         #expect(try cluster.pipeline(buffer).map(\.int) == Array(repeating: Int64(20), count: keys.count))
     }
 
+    @Test func aPipelineOverThreeMastersCostsOneWaitNotThree() throws {
+        let prefix = TestRedis.uniquePrefix("cluster-concurrent")
+        let cluster = try TestCluster.connection()
+        defer { cluster.close() }
+        let keys = try TestCluster.keysOnEveryMaster(prefix: prefix, layout: TestCluster.layout())
+        // Each BLPOP waits 0.4 s on an empty list. Written to every master before any reply is read, they wait
+        // together (about 0.4 s); sent master after master they would take 1.2 s or more.
+        let start = ContinuousClock.now
+        let replies = try cluster.pipeline(keys.values.map { ["BLPOP", $0, "0.4"] })
+        let elapsed = ContinuousClock.now - start
+        #expect(replies == [.null, .null, .null])
+        #expect(elapsed < .milliseconds(1_000), "three 0.4 s waits on three masters took \(elapsed): sent one after another?")
+    }
+
     @Test func aTransactionGoesWholeToItsSlotsMaster() throws {
         let prefix = TestRedis.uniquePrefix("cluster-multi")
         defer { TestCluster.deleteKeys(prefix: prefix) }

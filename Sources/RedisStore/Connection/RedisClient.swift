@@ -238,7 +238,42 @@ public final class RedisClient: Sendable {
             }
             metrics.pipelineSize.record(replyCount)
             metrics.roundTrips.increment()
-            let outcome: Result<RedisClusterConnection.Execution, RedisError>
+            // Callers whose replies are all final are answered at once, even while others wait out a failover.
+            var answered = [Bool](repeating: false, count: batch.count)
+            var anyFailed = false
+            var waitsRecorded = 0
+            func answer(from execution: RedisClusterConnection.Execution) {
+                // The WAITs first: a caller who sees its reply also sees them counted.
+                if let wait = settings.replicaWait {
+                    for (node, reply) in execution.replicaWaits[waitsRecorded...] {
+                        // A failed WAIT came with failed commands on that node: those callers hear of it.
+                        if case .success(let value) = reply { settings.replicaReport.record(value, wanted: wait.replicas, node: node.description) }
+                    }
+                    waitsRecorded = execution.replicaWaits.count
+                }
+                var offset = 0
+                for (position, request) in batch.enumerated() {
+                    let range = offset..<offset + request.commands.count
+                    offset = range.upperBound
+                    guard !answered[position], execution.settled[range].allSatisfy({ $0 }) else { continue }
+                    answered[position] = true
+                    var replies: [RedisValue] = []
+                    replies.reserveCapacity(range.count)
+                    var failure: RedisError?
+                    for result in execution.replies[range] {
+                        switch result {
+                        case .success(let value): replies.append(value)
+                        case .failure(let error): failure = failure ?? error
+                        }
+                    }
+                    if let failure {
+                        anyFailed = true
+                        request.continuation.resume(returning: .failure(failure))
+                    } else {
+                        request.continuation.resume(returning: .success(replies))
+                    }
+                }
+            }
             do throws(RedisError) {
                 let live: RedisClusterConnection
                 if let cluster {
@@ -250,43 +285,16 @@ public final class RedisClient: Sendable {
                     )
                     cluster = live
                 }
-                outcome = .success(try live.execute(bytes, routes: routes, replyCount: replyCount, replicaWait: settings.replicaWait))
-            } catch {
-                outcome = .failure(error)
-            }
-            switch outcome {
-            case .success(let execution):
-                if let wait = settings.replicaWait {
-                    for (node, reply) in execution.replicaWaits {
-                        // A failed WAIT came with failed commands on that node: those callers hear of it below.
-                        if case .success(let value) = reply { settings.replicaReport.record(value, wanted: wait.replicas, node: node.description) }
-                    }
-                }
-                var offset = 0
-                var anyFailed = false
-                for request in batch {
-                    let count = request.commands.count
-                    var replies: [RedisValue] = []
-                    replies.reserveCapacity(count)
-                    var failure: RedisError?
-                    for result in execution.replies[offset..<offset + count] {
-                        switch result {
-                        case .success(let value): replies.append(value)
-                        case .failure(let error): failure = failure ?? error
-                        }
-                    }
-                    offset += count
-                    if let failure {
-                        anyFailed = true
-                        request.continuation.resume(returning: .failure(failure))
-                    } else {
-                        request.continuation.resume(returning: .success(replies))
-                    }
-                }
+                let execution = try live.execute(
+                    bytes, routes: routes, replyCount: replyCount, replicaWait: settings.replicaWait, progress: answer(from:)
+                )
+                answer(from: execution)
                 if anyFailed { metrics.failures.increment() }
-            case .failure(let error):
+            } catch {
                 metrics.failures.increment()
-                for request in batch { request.continuation.resume(returning: .failure(error)) }
+                for (position, request) in batch.enumerated() where !answered[position] {
+                    request.continuation.resume(returning: .failure(error))
+                }
             }
         }
         cluster?.close()

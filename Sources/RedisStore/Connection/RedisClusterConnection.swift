@@ -162,7 +162,19 @@ public final class RedisClusterConnection {
     /// not be sent in time), and the replies of the `WAIT`s appended per node.
     struct Execution {
         var replies: [Result<RedisValue, RedisError>]
+        /// Which replies are final (all of them once `execute` returns).
+        var settled: [Bool]
         var replicaWaits: [(node: RedisEndpoint, reply: Result<RedisValue, RedisError>)] = []
+
+        init(replyCount: Int) {
+            replies = Array(repeating: .failure(RedisError(.protocolError, "no reply")), count: replyCount)
+            settled = Array(repeating: false, count: replyCount)
+        }
+
+        mutating func file(_ result: Result<RedisValue, RedisError>, at index: Int) {
+            replies[index] = result
+            settled[index] = true
+        }
     }
 
     /// A `WAIT numreplicas timeout` appended to each node's part of a pipeline.
@@ -191,11 +203,15 @@ public final class RedisClusterConnection {
     /// Sends `routes` (ranges of `bytes`), in rounds: each round writes every node's share before reading any reply,
     /// then settles what it can and sends the rest (redirected, or not sent) again. Throws only for a closed
     /// connection; every other failure is reported per reply.
+    ///
+    /// `progress` sees the execution after every round that leaves work to do, so a caller can hand out what is
+    /// final (replies from healthy masters) while the rest waits out a failover.
     func execute(
-        _ bytes: [UInt8], routes: [RedisCommandRoute], replyCount: Int, replicaWait: ReplicaWait? = nil
+        _ bytes: [UInt8], routes: [RedisCommandRoute], replyCount: Int, replicaWait: ReplicaWait? = nil,
+        progress: ((Execution) -> Void)? = nil
     ) throws(RedisError) -> Execution {
         if isClosed { throw Self.closedError }
-        var execution = Execution(replies: Array(repeating: .failure(RedisError(.protocolError, "no reply")), count: replyCount))
+        var execution = Execution(replyCount: replyCount)
         var work: [Work] = []
         work.reserveCapacity(routes.count)
         var next = 0
@@ -334,7 +350,7 @@ public final class RedisClusterConnection {
                     }
                     switch settle(&work[index], replies: replies, from: node, deadline: deadline) {
                     case .done:
-                        for (offset, reply) in replies.enumerated() { execution.replies[work[index].firstReply + offset] = .success(reply) }
+                        for (offset, reply) in replies.enumerated() { execution.file(.success(reply), at: work[index].firstReply + offset) }
                     case .again(let reload, let pauseFirst):
                         again.append(index)
                         mustReload = mustReload || reload
@@ -360,12 +376,13 @@ public final class RedisClusterConnection {
             for (index, results) in gathered {
                 let failure = results.first { if case .failure = $0 { true } else { false } }
                 let errorReply = results.first { if case .success(.error) = $0 { true } else { false } }
-                execution.replies[work[index].firstReply] = failure ?? errorReply ?? results[0]
+                execution.file(failure ?? errorReply ?? results[0], at: work[index].firstReply)
             }
 
             // What is left goes again, in the caller's order.
             pending = again.sorted()
             guard !pending.isEmpty else { break }
+            progress?(execution)
             if mustPause {
                 let (seconds, attoseconds) = pause.components
                 Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) / 1e18)
@@ -436,7 +453,7 @@ public final class RedisClusterConnection {
             gathered[index, default: []].append(.failure(error))
             return
         }
-        for offset in 0..<item.route.replies { execution.replies[item.firstReply + offset] = .failure(error) }
+        for offset in 0..<item.route.replies { execution.file(.failure(error), at: item.firstReply + offset) }
     }
 
     /// The node(s) an item goes to now.

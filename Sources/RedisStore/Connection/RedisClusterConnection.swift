@@ -291,7 +291,7 @@ public final class RedisClusterConnection {
                             for index in items { fail(&execution, index, work[index], failure.error, gathered: &gathered) }
                             continue
                         }
-                        throw failure.error
+                        throw RedisError(.connectFailed, "the connection failed before any byte of the pipeline was written")
                     }
                     written.append((node, connection, items, prefixes))
                     continue

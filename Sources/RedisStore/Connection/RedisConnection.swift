@@ -178,12 +178,6 @@ public final class RedisConnection {
         return value
     }
 
-    /// Drops the live context, if any (the next use reconnects). For a cluster client that stops trusting a node.
-    func disconnect() {
-        if let context { redisFree(context) }
-        context = nil
-    }
-
     // MARK: - Connecting
 
     private static let emptyCommand = RedisError(.protocolError, "a command needs at least one argument; nothing was sent")

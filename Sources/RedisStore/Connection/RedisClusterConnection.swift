@@ -10,7 +10,9 @@ import Foundation
 /// Routing (see `RedisCommandBuffer.clusterRoutes()`): a key's slot is `RedisClusterSlot.of(key)`; the slot map comes
 /// from `CLUSTER SLOTS`, asked of any reachable node (seeds first, then nodes learnt since). Multi-key commands whose
 /// keys are in different slots, `SELECT`, and commands that would silently see one master (`SCAN`, `KEYS`) are
-/// refused before anything is sent. `SCRIPT LOAD`/`SCRIPT FLUSH`/`FLUSHALL`/`FLUSHDB` go to every master.
+/// refused before anything is sent. `SCRIPT LOAD`/`SCRIPT FLUSH`/`FLUSHALL`/`FLUSHDB` go to every master. A
+/// `MULTI`…`EXEC` block in a pipeline goes whole to the master of its (single) slot, and is sent again whole if a
+/// redirection made EXEC discard it; a `NOSCRIPT` inside one comes back in place (its other commands ran).
 ///
 /// Pipelines are split per master and sent concurrently: every master's commands are written before any reply is
 /// read, so a pipeline over N masters costs about one round trip, not N. Replies come back in the caller's order.

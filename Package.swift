@@ -41,7 +41,11 @@ let package = Package(
         // Adapters: they move bytes; the core decides.
         .target(
             name: "RedisStore",
-            dependencies: ["CHiredis", "ReservationCore", .product(name: "Metrics", package: "swift-metrics")],
+            dependencies: [
+                "CHiredis", "ReservationCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -118,7 +122,11 @@ let package = Package(
             dependencies: ["ReservationCore", "TokenAuth", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "RedisStoreTests", dependencies: ["RedisStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "RedisStoreTests",
+            dependencies: ["RedisStore", .product(name: "MetricsTestKit", package: "swift-metrics")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "ReservationCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",

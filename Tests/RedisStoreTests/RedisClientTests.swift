@@ -2,6 +2,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import MetricsTestKit
 import RedisStore
 import Testing
 
@@ -121,6 +122,20 @@ struct RedisClientTests {
         #expect(reply == .status("PONG"))
     }
 
+    @Test func aReplicaWaitThatFallsShortDoesNotFailTheCallers() async throws {
+        let prefix = TestRedis.uniquePrefix("client-wait")
+        defer { TestRedis.deleteKeys(prefix: prefix) }
+        // The test server has no replicas: every WAIT reaches 0 of the 1 asked for.
+        let metrics = TestMetrics()
+        let client = RedisClient(url: try TestRedis.url(), connections: 1, replicaWait: (replicas: 1, timeout: .milliseconds(10)), metrics: metrics)
+        defer { client.shutdown() }
+        #expect(try await client.pipeline([["SET", prefix + "k", "v"], ["GET", prefix + "k"]]) == [.status("OK"), .bulk(Array("v".utf8))])
+        #expect(try await client.send(["INCR", prefix + "n"]) == .integer(1))
+        #expect(metrics.counterTotal(label: "concert_redis_replica_wait_total") == 2, "one WAIT per pipeline")
+        #expect(metrics.counterTotal(label: "concert_redis_replica_wait_short_total") == 2)
+        #expect(try metrics.expectRecorder("concert_redis_replica_wait_replicas").values == [0, 0])
+    }
+
     @Test func shutdownFailsLaterCallsWithClosed() async throws {
         let client = RedisClient(url: try TestRedis.url(), connections: 1)
         #expect(try await client.send(["PING"]) == .status("PONG"))
@@ -130,9 +145,9 @@ struct RedisClientTests {
     }
 }
 
-/// Runs a program and waits for it with posix_spawn + waitpid. Foundation's `Process.waitUntilExit`
+/// Runs a program and waits for it with posix_spawn + waitpid (shared by the cluster tests). Foundation's `Process.waitUntilExit`
 /// never noticed the daemonizing redis-server exit inside the test runner, and hung.
-private func runToCompletion(_ path: String, _ arguments: [String]) throws -> Int32 {
+func runToCompletion(_ path: String, _ arguments: [String]) throws -> Int32 {
     let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { (argument: String) in strdup(argument) } + [nil]
     defer { for pointer in argv { free(pointer) } }
     var pid: pid_t = 0

@@ -27,7 +27,11 @@ public final class RedisConnection {
     private var isClosed = false
 
     /// Connects now (TCP connect, then AUTH if the URL has a password, then SELECT if the database is not 0).
+    /// A `redis-cluster://` URL is refused: use `connectRedis(url:)` or `RedisClusterConnection`.
     public init(url: RedisURL, connectTimeout: Duration = .seconds(2), commandTimeout: Duration = .seconds(5)) throws(RedisError) {
+        guard !url.isCluster else {
+            throw RedisError(.invalidURL, "\(url) names a Redis Cluster: connect with connectRedis(url:) or RedisClusterConnection, which route each key to its master")
+        }
         self.url = url
         self.connectTimeout = connectTimeout
         self.commandTimeout = commandTimeout
@@ -84,7 +88,6 @@ public final class RedisConnection {
         return try readReplies(commands.count, from: context)
     }
 
-    /// Closes the socket. Later calls throw `RedisError.closed`.
     /// Sends commands already written as protocol bytes, in one round trip, and reads one reply per command.
     /// Error replies come back in place as `.error(message)`; only transport failures throw.
     public func pipeline(_ buffer: RedisCommandBuffer) throws(RedisError) -> [RedisValue] {
@@ -115,10 +118,64 @@ public final class RedisConnection {
         return replies
     }
 
+    /// Closes the socket. Later calls throw `RedisError.closed`.
     public func close() {
         isClosed = true
         if let context { redisFree(context) }
         context = nil
+    }
+
+    // MARK: - Phased pipelining (RedisClusterConnection only; the methods above never call these)
+
+    /// Makes sure a live context exists before a pipeline is written: connects if there is none, and replaces one
+    /// the server has already closed. An idle connection has nothing to read, so a readable socket means EOF or a
+    /// reset (the server was killed or dropped us): writing there would leave the command's fate unknown, while
+    /// reconnecting first either works or fails with nothing sent. Throws `connectFailed` or `closed` only.
+    func prepareToSend() throws(RedisError) {
+        if isClosed { throw RedisError(.closed, "this connection was closed; create a new one") }
+        if let context {
+            var poller = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 0) != 0 else { return }
+            redisFree(context)
+            self.context = nil
+        }
+        try connect()
+    }
+
+    /// Appends protocol bytes to hiredis' output buffer; nothing is written yet.
+    func append(_ bytes: ArraySlice<UInt8>) throws(RedisError) {
+        guard let context else { throw RedisError(.connectFailed, "\(url.host):\(url.port): not connected; nothing was sent") }
+        let status = bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
+        }
+        guard status == REDIS_OK else { throw dropContext(after: "buffering a pipeline") }
+    }
+
+    /// Writes hiredis' whole output buffer to the socket. On failure the context is dropped and the answer says
+    /// whether not one byte had been written (then none of the appended commands can have run).
+    func flush() -> (error: RedisError, nothingWritten: Bool)? {
+        guard let context else { return (RedisError(.connectFailed, "\(url.host):\(url.port): not connected; nothing was sent"), true) }
+        let pending = sdslen(context.pointee.obuf)
+        var done: Int32 = 0
+        while done == 0 {
+            guard redisBufferWrite(context, &done) == REDIS_OK else {
+                let nothingWritten = sdslen(context.pointee.obuf) == pending
+                return (dropContext(after: "writing a pipeline"), nothingWritten)
+            }
+        }
+        return nil
+    }
+
+    /// Reads the next reply of what `flush` wrote. Error replies come back as `.error`; a transport failure throws
+    /// (and drops the context).
+    func readReply() throws(RedisError) -> RedisValue {
+        guard let context else { throw RedisError(.io, "\(url.host):\(url.port): the connection was lost before the reply; the command may or may not have run") }
+        var raw: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw dropContext(after: "reading a reply") }
+        defer { freeReplyObject(raw) }
+        let reply = raw.assumingMemoryBound(to: redisReply.self)
+        guard let value = Self.value(of: reply) else { throw dropContext(unsupportedReply: reply.pointee.type) }
+        return value
     }
 
     // MARK: - Connecting

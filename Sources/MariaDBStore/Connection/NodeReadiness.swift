@@ -1,0 +1,46 @@
+/// Whether one MariaDB server may take this process's writes, judged from what it reports about
+/// itself right after connecting (`SHOW GLOBAL VARIABLES` / `SHOW GLOBAL STATUS`).
+///
+/// - A Galera node (`wsrep_on = ON` and a provider loaded) must be `wsrep_ready = ON` and
+///   `wsrep_local_state_comment = Synced`: a joiner, a donor or a desynced node lags behind the
+///   cluster, and a node outside the primary component refuses statements (error 1047).
+/// - Any server must have `read_only = OFF`: a standby of a primary is read-only.
+/// A server that reports no wsrep variables, or `wsrep_on = OFF` (a standalone server built with
+/// wsrep support reports `wsrep_ready = OFF`), is not a Galera node.
+enum NodeReadiness: Equatable, Sendable {
+    case ready
+    /// Why not, for the error that lists every host: "read_only", "not synced: Donor/Desynced".
+    case notReady(String)
+
+    /// The variable and status names the judgement reads, lower-case as the server prints them.
+    static let variableNames = ["read_only", "wsrep_on", "wsrep_provider"]
+    static let statusNames = ["wsrep_ready", "wsrep_local_state_comment", "wsrep_cluster_status"]
+
+    /// `reported` maps lower-cased names to values; absent names were not reported.
+    init(reported: [String: String]) {
+        let isOn: (String?) -> Bool = { value in
+            guard let value else { return false }
+            return value.uppercased() == "ON" || value == "1"
+        }
+        let provider = reported["wsrep_provider"] ?? "none"
+        let isGalera = isOn(reported["wsrep_on"]) && !provider.isEmpty && provider.lowercased() != "none"
+        if isGalera {
+            guard isOn(reported["wsrep_ready"]) else {
+                let cluster = reported["wsrep_cluster_status"] ?? "unknown"
+                let state = reported["wsrep_local_state_comment"] ?? "unknown"
+                self = .notReady("not ready: wsrep_ready=OFF, \(cluster) component, state \(state)")
+                return
+            }
+            let state = reported["wsrep_local_state_comment"] ?? "unknown"
+            guard state == "Synced" else {
+                self = .notReady("not synced: \(state)")
+                return
+            }
+        }
+        if isOn(reported["read_only"]) {
+            self = .notReady("read_only")
+            return
+        }
+        self = .ready
+    }
+}

@@ -88,6 +88,38 @@ struct MultiHostTests {
         #expect(third.currentHost == all[0].description)
     }
 
+    /// A node that starts refusing statements while connected (1047, as when it leaves the primary
+    /// component; here an operator drains it with wsrep_reject_queries) is left for the next one.
+    @Test func writerThatStartsRefusingStatementsIsLeftForTheNextNode() throws {
+        let nodes = try TestCluster.nodes()
+        let all = nodes.map(\.address)
+        let db = try MariaDBConnection(url: try TestCluster.url(all), connectTimeout: .seconds(3))
+        defer { db.close() }
+        let table = TestDatabase.uniqueName("draining")
+        try db.execute("CREATE TABLE \(table) (id INT PRIMARY KEY) ENGINE=InnoDB")
+        defer { _ = try? db.execute("DROP TABLE IF EXISTS \(table)") }
+        let insert = "INSERT INTO \(table) VALUES (?)"
+        try db.execute(insert, [.int(1)])
+        #expect(db.currentHost == all[0].description)
+
+        defer { _ = try? TestCluster.rootSQL(nodes[0], "SET GLOBAL wsrep_reject_queries = NONE") }
+        do {
+            try db.transaction {
+                try db.execute(insert, [.int(10)])
+                try TestCluster.rootSQL(nodes[0], "SET GLOBAL wsrep_reject_queries = ALL")
+                try db.execute(insert, [.int(11)])
+            }
+            Issue.record("expected the transaction to fail when its node refused statements")
+        } catch let error as MariaDBError {
+            #expect(error.code == 1047, "\(error)")
+            #expect(error.isNodeUnusable && error.isConnectionLost)
+        }
+        // Outside a transaction the next statement reconnects, passing over the refusing node.
+        try db.execute(insert, [.int(2)])
+        #expect(db.currentHost == all[1].description)
+        #expect(try db.query("SELECT id FROM \(table) ORDER BY id") == [[.int(1)], [.int(2)]])
+    }
+
     @Test func writerStoppedMidwayFailsOverAndItsTransactionIsNotApplied() throws {
         let nodes = try TestCluster.nodes()
         let all = nodes.map(\.address)

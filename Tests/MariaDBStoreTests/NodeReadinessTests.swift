@@ -9,6 +9,7 @@ struct NodeReadinessTests {
     private static let syncedNode = [
         "read_only": "OFF", "wsrep_on": "ON", "wsrep_provider": "/usr/lib/galera/libgalera_smm.so",
         "wsrep_ready": "ON", "wsrep_local_state_comment": "Synced", "wsrep_cluster_status": "Primary",
+        "wsrep_reject_queries": "NONE",
     ]
 
     @Test func syncedGaleraNodeIsReady() {
@@ -32,6 +33,12 @@ struct NodeReadinessTests {
         reported["wsrep_cluster_status"] = "non-Primary"
         reported["wsrep_local_state_comment"] = "Initialized"
         #expect(NodeReadiness(reported: reported) == .notReady("not ready: wsrep_ready=OFF, non-Primary component, state Initialized"))
+    }
+
+    @Test func galeraNodeRejectingQueriesIsPassedOver() {
+        var reported = Self.syncedNode
+        reported["wsrep_reject_queries"] = "ALL"
+        #expect(NodeReadiness(reported: reported) == .notReady("rejecting queries: wsrep_reject_queries=ALL"))
     }
 
     @Test func readOnlyServerIsPassedOver() {

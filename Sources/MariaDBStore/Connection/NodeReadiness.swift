@@ -3,7 +3,9 @@
 ///
 /// - A Galera node (`wsrep_on = ON` and a provider loaded) must be `wsrep_ready = ON` and
 ///   `wsrep_local_state_comment = Synced`: a joiner, a donor or a desynced node lags behind the
-///   cluster, and a node outside the primary component refuses statements (error 1047).
+///   cluster, and a node outside the primary component refuses statements (error 1047). It must
+///   not have `wsrep_reject_queries` set either: such a node still answers SHOW and says Synced,
+///   but refuses every statement on a table (an operator draining it for maintenance).
 /// - Any server must have `read_only = OFF`: a standby of a primary is read-only.
 /// A server that reports no wsrep variables, or `wsrep_on = OFF` (a standalone server built with
 /// wsrep support reports `wsrep_ready = OFF`), is not a Galera node.
@@ -13,7 +15,7 @@ enum NodeReadiness: Equatable, Sendable {
     case notReady(String)
 
     /// The variable and status names the judgement reads, lower-case as the server prints them.
-    static let variableNames = ["read_only", "wsrep_on", "wsrep_provider"]
+    static let variableNames = ["read_only", "wsrep_on", "wsrep_provider", "wsrep_reject_queries"]
     static let statusNames = ["wsrep_ready", "wsrep_local_state_comment", "wsrep_cluster_status"]
 
     /// `reported` maps lower-cased names to values; absent names were not reported.
@@ -34,6 +36,10 @@ enum NodeReadiness: Equatable, Sendable {
             let state = reported["wsrep_local_state_comment"] ?? "unknown"
             guard state == "Synced" else {
                 self = .notReady("not synced: \(state)")
+                return
+            }
+            if let rejecting = reported["wsrep_reject_queries"], rejecting.uppercased() != "NONE" {
+                self = .notReady("rejecting queries: wsrep_reject_queries=\(rejecting)")
                 return
             }
         }

@@ -52,8 +52,10 @@ public final class MariaDBConnection {
     static let maxPlaceholders = 65_535
     static let maxStatementBytes = 4 * 1024 * 1024
 
-    /// Connects now (utf8mb4). Timeouts are rounded up to whole seconds, as Connector/C counts them;
-    /// `readTimeout` also bounds writes.
+    /// Connects now (utf8mb4) through the first host of the URL that answers and is ready for
+    /// writes; throws when none is (the error names each host and why). Timeouts are rounded up to
+    /// whole seconds, as Connector/C counts them; `connectTimeout` bounds each host's attempt,
+    /// `readTimeout` bounds every read and write after that.
     public init(url: MariaDBURL, connectTimeout: Duration = .seconds(5), readTimeout: Duration = .seconds(60)) throws(MariaDBError) {
         self.url = url
         self.connectTimeout = connectTimeout
@@ -339,7 +341,7 @@ public final class MariaDBConnection {
     private func noHostReady(_ passedOver: [PassedOver]) -> MariaDBError {
         if passedOver.count == 1, let only = passedOver.first {
             var error = only.error
-            error.message = only.error.message == only.reason || only.error.isNodeUnusable
+            error.message = only.error.isNodeUnusable
                 ? "\(only.host) is not ready for writes: \(only.reason) (connecting to \(url))"
                 : "\(only.error.message) (connecting to \(url))"
             return error

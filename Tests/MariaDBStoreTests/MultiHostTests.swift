@@ -17,9 +17,9 @@ struct MultiHostTests {
         url.hosts = [Self.refused[0], server]
         let db = try MariaDBConnection(url: url, connectTimeout: .seconds(2))
         defer { db.close() }
-        // A standalone server (wsrep_on=OFF, not read-only) is ready for writes.
+        // A standalone server (wsrep_on=OFF, not read-only) is ready for writes; no causal reads there.
         #expect(db.currentHost == server.description)
-        #expect(try db.query("SELECT @@port") == [[.int(Int64(server.port))]])
+        #expect(try db.query("SELECT @@port, @@session.wsrep_sync_wait") == [[.int(Int64(server.port)), .int(0)]])
     }
 
     @Test func noHostAnsweringListsEveryHost() throws {
@@ -156,19 +156,18 @@ struct MultiHostTests {
         // The next statement reconnects, passing over the stopped node (refused) to the next one.
         #expect(try db.query("SELECT id, label FROM \(table) ORDER BY id") == [[.int(1), .text("before")]])
         #expect(db.currentHost == all[1].description)
+        #expect(try db.query("SELECT @@session.wsrep_sync_wait") == [[.int(1)]], "causal reads again after the reconnect")
         try db.execute(insert, [.int(5), .text("after")])
 
         // The third node agrees: nothing of the stopped transaction was applied anywhere.
         let third = try MariaDBConnection(url: try TestCluster.url([all[2]]), connectTimeout: .seconds(3))
         defer { third.close() }
-        try third.execute("SET SESSION wsrep_sync_wait = 1") // read after every commit the cluster has ordered
         #expect(try third.query("SELECT id FROM \(table) ORDER BY id") == [[.int(1)], [.int(5)]])
 
         // Node 1 rejoins (IST) and catches up with what was written while it was down.
         try TestCluster.runScript(["up"])
         let rejoined = try MariaDBConnection(url: try TestCluster.url([all[0]]), connectTimeout: .seconds(3))
         defer { rejoined.close() }
-        try rejoined.execute("SET SESSION wsrep_sync_wait = 1")
         #expect(try rejoined.query("SELECT id FROM \(table) ORDER BY id") == [[.int(1)], [.int(5)]])
         #expect(try rejoined.query("SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'").first?.last == .text("3"))
     }
@@ -182,7 +181,6 @@ struct MultiHostTests {
         let table = TestDatabase.uniqueName("conflict")
         try first.execute("CREATE TABLE \(table) (id INT PRIMARY KEY, writer VARCHAR(20) NOT NULL) ENGINE=InnoDB")
         defer { _ = try? first.execute("DROP TABLE IF EXISTS \(table)") }
-        try second.execute("SET SESSION wsrep_sync_wait = 7") // node 2 has applied the CREATE before it writes
         let insert = "INSERT INTO \(table) VALUES (?, ?)"
 
         // Node 2's transaction holds the key locally; node 1 commits the same key meanwhile.

@@ -24,6 +24,9 @@ private let libraryInitStatus: Int32 = mysql_server_init(0, nil, nil)
 /// each attempt is bounded by the connect timeout. All statements then go through that one node
 /// until it fails, so this process is a single writer on the cluster. A node that stops being
 /// usable while connected (`MariaDBError.isNodeUnusable`) is treated like a lost connection.
+/// On a Galera node the session reads causally (`wsrep_sync_wait = 1`): a SELECT or START
+/// TRANSACTION first waits until the node has applied every write the cluster committed before it,
+/// so after a failover the new node shows everything committed through the old one.
 public final class MariaDBConnection {
     public let url: MariaDBURL
     private let connectTimeout: Duration
@@ -242,7 +245,13 @@ public final class MariaDBConnection {
             }
             let readiness: NodeReadiness
             do throws(MariaDBError) {
-                readiness = NodeReadiness(reported: try reportedState(mysql))
+                let reported = try reportedState(mysql)
+                readiness = NodeReadiness(reported: reported)
+                if readiness == .ready, NodeReadiness.isGalera(reported) {
+                    // Other nodes apply a commit shortly after it is certified, so a read through the
+                    // node we fail over to could miss our own last commit. Causal reads wait for it.
+                    guard realQuery(mysql, "SET SESSION wsrep_sync_wait = 1") == 0 else { throw MariaDBError(connection: mysql) }
+                }
             } catch {
                 mysql_close(mysql)
                 passedOver.append(PassedOver(host: name, error: error, reason: "error \(error.code): \(error.message)"))

@@ -18,15 +18,21 @@ enum NodeReadiness: Equatable, Sendable {
     static let variableNames = ["read_only", "wsrep_on", "wsrep_provider", "wsrep_reject_queries"]
     static let statusNames = ["wsrep_ready", "wsrep_local_state_comment", "wsrep_cluster_status"]
 
+    /// Whether the server is a Galera node: wsrep on, with a provider loaded.
+    static func isGalera(_ reported: [String: String]) -> Bool {
+        let provider = reported["wsrep_provider"] ?? "none"
+        return isOn(reported["wsrep_on"]) && !provider.isEmpty && provider.lowercased() != "none"
+    }
+
+    private static func isOn(_ value: String?) -> Bool {
+        guard let value else { return false }
+        return value.uppercased() == "ON" || value == "1"
+    }
+
     /// `reported` maps lower-cased names to values; absent names were not reported.
     init(reported: [String: String]) {
-        let isOn: (String?) -> Bool = { value in
-            guard let value else { return false }
-            return value.uppercased() == "ON" || value == "1"
-        }
-        let provider = reported["wsrep_provider"] ?? "none"
-        let isGalera = isOn(reported["wsrep_on"]) && !provider.isEmpty && provider.lowercased() != "none"
-        if isGalera {
+        let isOn = Self.isOn
+        if Self.isGalera(reported) {
             guard isOn(reported["wsrep_ready"]) else {
                 let cluster = reported["wsrep_cluster_status"] ?? "unknown"
                 let state = reported["wsrep_local_state_comment"] ?? "unknown"

@@ -4,8 +4,8 @@ import Testing
 
 /// A URL with several hosts, against real servers: the single test server (CONCERT_MARIADB_URL) for
 /// what needs no cluster, the 3-node Galera cluster (CONCERT_CLUSTER_MARIADB_URL) for the rest.
-/// The cluster tests change the nodes' state (desync, read_only, shutdown) and restore it, so they
-/// run one at a time; each starts by checking the cluster is healthy.
+/// The cluster tests change the nodes' state (desync, read_only, reject_queries, shutdown) and
+/// restore it, so they run one at a time; each starts by checking the cluster is healthy.
 @Suite("Several hosts: failover and Galera", .serialized)
 struct MultiHostTests {
     /// Nothing listens on ports 1 and 2 of loopback: connecting there is refused at once.

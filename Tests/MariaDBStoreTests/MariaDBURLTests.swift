@@ -49,6 +49,47 @@ struct MariaDBURLTests {
         #expect(url.description == "mariadb://user:***@127.0.0.1:3306/concert")
     }
 
+    @Test func severalHostsInOrder() throws {
+        let url = try MariaDBURL(parsing: "mariadb://concert:pw@10.0.0.1:3306,10.0.0.2,[fd00::3]:3307/concert")
+        #expect(url.hosts == [
+            .init(host: "10.0.0.1", port: 3306), .init(host: "10.0.0.2", port: 3306), .init(host: "fd00::3", port: 3307),
+        ])
+        // The single-host API reads (and writes) the first, preferred host.
+        #expect(url.host == "10.0.0.1")
+        #expect(url.port == 3306)
+        #expect(url.socket == nil)
+        #expect(url.description == "mariadb://concert:***@10.0.0.1:3306,10.0.0.2:3306,[fd00::3]:3307/concert")
+        var changed = url
+        changed.port = 4000
+        #expect(changed.hosts.map(\.port) == [4000, 3306, 3307])
+
+        let loopback = try MariaDBURL(parsing: "mariadb://concert:concert-local@127.0.0.1:23306,127.0.0.1:23307,127.0.0.1:23308/concert")
+        #expect(loopback.hosts.map(\.description) == ["127.0.0.1:23306", "127.0.0.1:23307", "127.0.0.1:23308"])
+        #expect(loopback == MariaDBURL(user: "concert", password: "concert-local", hosts: [
+            .init(host: "127.0.0.1", port: 23306), .init(host: "127.0.0.1", port: 23307), .init(host: "127.0.0.1", port: 23308),
+        ], database: "concert"))
+        #expect(!loopback.description.contains("concert-local"))
+    }
+
+    @Test func oneHostIsAListOfOne() throws {
+        let url = try MariaDBURL(parsing: "mariadb://u@h:3310/d")
+        #expect(url.hosts == [.init(host: "h", port: 3310)])
+        #expect(MariaDBURL(user: "u", hosts: [], database: "d").hosts == [.init(host: "127.0.0.1", port: 3306)])
+    }
+
+    @Test(arguments: [
+        "mariadb://u@h1,/db",
+        "mariadb://u@,h2/db",
+        "mariadb://u@h1,,h2/db",
+        "mariadb://u@h1:3306,h1/db",
+        "mariadb://u@h1,h2:0/db",
+        "mariadb://u@h1,[::1/db",
+        "mariadb://u@h1,h2/db?socket=/run/mysqld/mysqld.sock",
+    ])
+    func rejectsBadHostLists(_ input: String) {
+        #expect(throws: MariaDBError.self) { try MariaDBURL(parsing: input) }
+    }
+
     @Test(arguments: [
         "",
         "127.0.0.1:3306/concert",

@@ -6,6 +6,10 @@ import CMariaDB
 /// (1062 duplicate key, 1213 deadlock, 1205 lock wait timeout), 2000–2999 from Connector/C
 /// (2006 server gone away, 2013 connection lost). Code 0 means this wrapper refused the call
 /// itself (bad URL, wrong number of parameters, nested transaction) and nothing was sent.
+///
+/// On a Galera cluster: 1213 also means a certification failure (another node committed a
+/// conflicting write first; the whole transaction was rolled back), and 1047 means the node is not
+/// ready (outside the primary component, joining, or rejecting queries).
 public struct MariaDBError: Error, Sendable, CustomStringConvertible {
     /// Server or client error number, e.g. 1062; 0 for errors raised by this wrapper.
     public var code: UInt32
@@ -20,10 +24,13 @@ public struct MariaDBError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
 
-    /// The connection is unusable: it could not be established, the server went away, or it was
-    /// killed. The statement may or may not have run on the server.
+    /// The connection is unusable: it could not be established, the server went away, it was
+    /// killed, or the server can no longer take our statements (`isNodeUnusable`). The statement may
+    /// or may not have run on the server. `MariaDBConnection` drops such a connection; its next
+    /// connect tries the URL's hosts again from the first.
     public var isConnectionLost: Bool {
-        switch code {
+        if isNodeUnusable { return true }
+        return switch code {
         case 2002, // CR_CONNECTION_ERROR: cannot connect through the socket
              2003, // CR_CONN_HOST_ERROR: cannot connect over TCP
              2006, // CR_SERVER_GONE_ERROR
@@ -37,11 +44,21 @@ public struct MariaDBError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The server is up but cannot take this statement, and another node of the URL may: a Galera
+    /// node that is not ready (1047 ER_UNKNOWN_COM_ERROR, SQLSTATE 08S01, "WSREP has not yet
+    /// prepared node for application use": it left the primary component, is still joining, or
+    /// has `wsrep_reject_queries` set), or a server that became read-only (1290
+    /// ER_OPTION_PREVENTS_STATEMENT, a primary demoted to standby). The statement did not run.
+    public var isNodeUnusable: Bool { code == 1047 || code == 1290 }
+
     /// A UNIQUE or PRIMARY KEY constraint rejected the row (ER_DUP_ENTRY, 1062).
     public var isDuplicateKey: Bool { code == 1062 }
 
     /// The transaction lost a deadlock (1213) or waited too long for a lock (1205). InnoDB has
     /// rolled back (1213) or the statement failed (1205); retrying the whole transaction is the cure.
+    /// On Galera, 1213 is also what a transaction gets at COMMIT (or at its next statement) when a
+    /// write from another node on the same rows was certified first: it was rolled back whole and
+    /// nothing of it is applied anywhere.
     public var isDeadlockOrLockTimeout: Bool { code == 1213 || code == 1205 }
 
     public var description: String {

@@ -3,26 +3,63 @@
 /// ```
 /// mariadb://user:password@127.0.0.1:3306/concert
 /// mariadb://root@localhost/concert?socket=/run/mysqld/mysqld.sock
+/// mariadb://user:password@10.0.0.1:3306,10.0.0.2:3306,[fd00::3]:3306/concert
 /// ```
 /// The scheme may also be `mysql://`. User, password, database and socket are percent-decoded, so a
 /// password containing `@`, `:` or `/` is written `%40`, `%3A`, `%2F`. The port defaults to 3306.
 /// With `socket` the connection uses that Unix socket and ignores host and port; without it, it
 /// always uses TCP, even for `localhost`.
+///
+/// Several comma-separated hosts are the nodes of one Galera cluster (or a primary and its standbys),
+/// in the operator's order of preference: `MariaDBConnection` writes through the first that answers
+/// and is ready. A socket URL names exactly one server.
 public struct MariaDBURL: Sendable, Equatable, CustomStringConvertible {
+    /// One server of the URL: a host name or IP address (IPv6 without brackets) and a TCP port.
+    public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int = 3306) {
+            self.host = host
+            self.port = port
+        }
+
+        /// `host:port`, with an IPv6 address in brackets: `[::1]:3306`.
+        public var description: String {
+            "\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        }
+    }
+
     public var user: String
     public var password: String?
-    public var host: String
-    public var port: Int
+    /// The servers in the order they are tried; never empty (the parser and initialisers see to it).
+    public var hosts: [HostPort]
     public var database: String
     /// Path of the server's Unix socket; when set, host and port are not used.
     public var socket: String?
 
+    /// The first (preferred) host. Setting it replaces the first host's name only.
+    public var host: String {
+        get { hosts[0].host }
+        set { hosts[0].host = newValue }
+    }
+
+    /// The first (preferred) host's port. Setting it replaces the first host's port only.
+    public var port: Int {
+        get { hosts[0].port }
+        set { hosts[0].port = newValue }
+    }
+
     public init(user: String, password: String? = nil, host: String = "127.0.0.1", port: Int = 3306,
                 database: String, socket: String? = nil) {
+        self.init(user: user, password: password, hosts: [HostPort(host: host, port: port)], database: database, socket: socket)
+    }
+
+    /// Several servers, tried in this order. An empty list means the default `127.0.0.1:3306`.
+    public init(user: String, password: String? = nil, hosts: [HostPort], database: String, socket: String? = nil) {
         self.user = user
         self.password = password
-        self.host = host
-        self.port = port
+        self.hosts = hosts.isEmpty ? [HostPort(host: "127.0.0.1")] : hosts
         self.database = database
         self.socket = socket
     }
@@ -57,7 +94,7 @@ public struct MariaDBURL: Sendable, Equatable, CustomStringConvertible {
             throw Self.invalid("missing user, e.g. mariadb://user@host/concert")
         }
         let userInfo = authority[..<at]
-        let hostPort = authority[authority.index(after: at)...]
+        let hostList = authority[authority.index(after: at)...]
 
         let rawUser: Substring
         if let colon = userInfo.firstIndex(of: ":") {
@@ -70,7 +107,19 @@ public struct MariaDBURL: Sendable, Equatable, CustomStringConvertible {
         user = try Self.percentDecoded(rawUser, what: "user")
         guard !user.isEmpty else { throw Self.invalid("the user name is empty") }
 
-        (host, port) = try Self.hostAndPort(hostPort)
+        // Commas never occur inside a host, a port or an IPv6 literal, so they separate hosts.
+        let entries = hostList.split(separator: ",", omittingEmptySubsequences: false)
+        var parsedHosts: [HostPort] = []
+        for entry in entries {
+            let (name, port) = try Self.hostAndPort(entry)
+            if name.isEmpty, entries.count > 1 {
+                throw Self.invalid("an empty host in the list '\(hostList)'; write host:port pairs separated by commas")
+            }
+            let parsed = HostPort(host: name, port: port)
+            guard !parsedHosts.contains(parsed) else { throw Self.invalid("\(parsed) is listed twice") }
+            parsedHosts.append(parsed)
+        }
+        hosts = parsedHosts
 
         database = try Self.percentDecoded(path, what: "database")
         guard !database.isEmpty else { throw Self.invalid("missing database name after '/'") }
@@ -86,9 +135,12 @@ public struct MariaDBURL: Sendable, Equatable, CustomStringConvertible {
             guard !path.isEmpty else { throw Self.invalid("socket= needs a path") }
             socket = path
         }
-        if host.isEmpty {
+        if socket != nil, hosts.count > 1 {
+            throw Self.invalid("a socket URL names one server; remove ?socket= or all hosts but one")
+        }
+        if hosts[0].host.isEmpty {
             guard socket != nil else { throw Self.invalid("missing host (or ?socket=PATH)") }
-            host = "localhost"
+            hosts[0].host = "localhost"
         }
     }
 
@@ -96,7 +148,7 @@ public struct MariaDBURL: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         var text = "mariadb://\(user)"
         if password != nil { text += ":***" }
-        text += "@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
+        text += "@" + hosts.map(\.description).joined(separator: ",") + "/\(database)"
         if let socket { text += "?socket=\(socket)" }
         return text
     }

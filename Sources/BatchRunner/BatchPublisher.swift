@@ -4,7 +4,7 @@ import RedisStore
 /// Publishes committed batches to Redis on a thread of its own while the pass takes, decides and commits the
 /// next batch, so Redis and MariaDB work at the same time instead of in turn.
 ///
-/// Threads: one Foundation `Thread` (`batch-publisher`) owning one `RedisConnection` that no other thread
+/// Threads: one Foundation `Thread` (`batch-publisher`) owning one Redis connection (or cluster connection) that no other thread
 /// touches. The pass's thread hands over one publication at a time through a slot guarded by `condition`:
 /// `submit` first waits for the previous publication to finish, so at most one committed batch is unpublished
 /// at any moment, publications stay in commit order, and a failure surfaces at the next `submit` or `drain`.
@@ -28,7 +28,7 @@ final class BatchPublisher: @unchecked Sendable {
 
     init(redisURL: RedisURL) throws {
         // Created here so that an unreachable Redis fails the pass at once; from then on only the thread uses it.
-        nonisolated(unsafe) let queues = PassQueues(redis: try RedisConnection(url: redisURL))
+        nonisolated(unsafe) let queues = PassQueues(redis: try connectRedis(url: redisURL))
         let thread = Thread { [self] in run(queues) }
         thread.name = "batch-publisher"
         thread.start()

@@ -13,10 +13,10 @@ public struct InvariantCheck {
     }
 
     let database: MariaDBConnection
-    let redis: RedisConnection
+    let redis: any RedisCommanding
     let leaseMillis: Int
 
-    public init(database: MariaDBConnection, redis: RedisConnection, leaseMillis: Int = 10_000) {
+    public init(database: MariaDBConnection, redis: any RedisCommanding, leaseMillis: Int = 10_000) {
         self.database = database
         self.redis = redis
         self.leaseMillis = leaseMillis

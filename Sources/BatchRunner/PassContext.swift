@@ -32,17 +32,17 @@ final class PassContext {
     init(configuration: BatchConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        let redis: RedisConnection
+        let redis: any RedisCommanding
         do {
-            redis = try RedisConnection(url: configuration.redisURL)
+            redis = try connectRedis(url: configuration.redisURL)
         } catch {
-            throw ConfigurationError("Redis at \(configuration.redisURL.host):\(configuration.redisURL.port) is unreachable: \(error)")
+            throw ConfigurationError("Redis at \(configuration.redisURL) is unreachable: \(error)")
         }
         let maria: MariaDBConnection
         do {
             maria = try MariaDBConnection(url: configuration.mariaDBURL)
         } catch {
-            throw ConfigurationError("MariaDB at \(configuration.mariaDBURL.socket ?? "\(configuration.mariaDBURL.host):\(configuration.mariaDBURL.port)") is unreachable: \(error)")
+            throw ConfigurationError("MariaDB at \(configuration.mariaDBURL) is unreachable: \(error)")
         }
         queues = PassQueues(redis: redis)
         leases = QueueLeases(redis: redis, holder: configuration.holder, leaseMillis: configuration.leaseMillis)

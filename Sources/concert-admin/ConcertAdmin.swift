@@ -126,7 +126,7 @@ extension ConcertAdmin {
             // Publish the caches now so the performance is listed and routable before the next pass.
             if let redisText = ProcessInfo.processInfo.environment["CONCERT_REDIS_URL"], !redisText.isEmpty {
                 do {
-                    let redis = try RedisConnection(url: try RedisURL(parsing: redisText))
+                    let redis = try connectRedis(url: try RedisURL(parsing: redisText))
                     let publisher = CachePublisher(database: database, queues: PassQueues(redis: redis))
                     let now = Int64(Date().timeIntervalSince1970)
                     try publisher.publishSeatMap(performance: id, now: now)
@@ -211,8 +211,8 @@ extension ConcertAdmin {
         func run() throws {
             let database = try openDatabase()
             let redisText = try environment("CONCERT_REDIS_URL", example: "redis://127.0.0.1:6379/0")
-            let redis: RedisConnection
-            do { redis = try RedisConnection(url: try RedisURL(parsing: redisText)) } catch {
+            let redis: any RedisCommanding
+            do { redis = try connectRedis(url: try RedisURL(parsing: redisText)) } catch {
                 throw OperatorError("Redis is unreachable: \(error)")
             }
             let violations = try InvariantCheck(database: database, redis: redis).run()

@@ -22,8 +22,8 @@ enum Stack {
         return value
     }
 
-    static func redis() throws -> RedisConnection {
-        try RedisConnection(url: try RedisURL(parsing: try environment("CONCERT_REDIS_URL")))
+    static func redis() throws -> any RedisCommanding {
+        try connectRedis(url: try RedisURL(parsing: try environment("CONCERT_REDIS_URL")))
     }
 
     static func database() throws -> MariaDBConnection {
@@ -39,14 +39,11 @@ enum Stack {
     static func reset() throws {
         // The product's keys only: the Redis adapter's own tests share this database under their own prefix.
         let redis = try redis()
-        var cursor = "0"
-        repeat {
-            let reply = try redis.command(["SCAN", cursor, "MATCH", "concert:*", "COUNT", "10000"])
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string else { break }
-            let keys = (parts[1].array ?? []).compactMap(\.string)
-            if !keys.isEmpty { _ = try redis.command(["DEL"] + keys) }
-            cursor = next
-        } while cursor != "0"
+        if let cluster = redis as? RedisClusterConnection {
+            _ = try cluster.forEachMaster { (_, node) throws(RedisError) in try deleteProductKeys(node) }
+        } else {
+            try deleteProductKeys(redis)
+        }
         try run("concert-admin", ["migrate"]).requireSuccess()
         let db = try database()
         try db.executeScript("""
@@ -56,6 +53,17 @@ enum Stack {
             UPDATE id_blocks SET next_id = 1 WHERE name = 'reservation';
             SET FOREIGN_KEY_CHECKS = 1;
             """)
+    }
+
+    /// Deletes every `concert:*` key of one server (SCAN sees one node's keys only).
+    private static func deleteProductKeys(_ redis: any RedisCommanding) throws(RedisError) {
+        var cursor = "0"
+        repeat {
+            let reply = try redis.command(["SCAN", cursor, "MATCH", "concert:*", "COUNT", "10000"])
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string else { break }
+            for key in (parts[1].array ?? []).compactMap(\.string) { _ = try redis.command(["DEL", key]) }
+            cursor = next
+        } while cursor != "0"
     }
 
     /// Creates a performance through `concert-admin` and returns its id (the last line it prints).

@@ -3,9 +3,9 @@ import ReservationCore
 /// Queues many requests at once, exactly as the ingest would (same script, same keys, same statuses), over a
 /// blocking connection: for benchmarks, load tests and the crash tests that need 50,000 requests in Redis fast.
 public final class BulkIntake {
-    public let redis: RedisConnection
+    public let redis: any RedisCommanding
 
-    public init(redis: RedisConnection) {
+    public init(redis: any RedisCommanding) {
         self.redis = redis
     }
 

@@ -6,9 +6,9 @@ import ReservationCore
 /// Everything that changes a queue runs under the queue's fencing token (`QueueLeases`): a process that lost the
 /// queue while it was stalled gets `QueueFencedError` from Redis, as it gets `StaleFenceError` from MariaDB.
 public final class PassQueues {
-    public let redis: RedisConnection
+    public let redis: any RedisCommanding
 
-    public init(redis: RedisConnection) {
+    public init(redis: any RedisCommanding) {
         self.redis = redis
     }
 
@@ -165,20 +165,16 @@ public final class PassQueues {
     /// Step 1 of `publish`: caches and the statuses that live in other slots.
     private func writeCaches(_ publication: Publication, queue: QueueName) throws(RedisError) {
         var commands: [[String]] = []
-        let reservations = publication.reservations
-        if !reservations.isEmpty {
-            commands.append(
-                ["EVAL", QueueScripts.setCaches, String(reservations.count)] + reservations.map { RedisKeys.reservation($0.id) }
-                    + [String(RedisRetention.reservationSeconds)] + reservations.map(ReadCaches.reservationValue)
-            )
-        }
-        if !publication.balances.isEmpty {
-            commands.append(
-                ["EVAL", QueueScripts.setCaches, String(publication.balances.count)]
-                    + publication.balances.map { RedisKeys.balance($0.userID) } + ["0"]
-                    + publication.balances.map { ReadCaches.balanceValue(balance: $0.balance, version: $0.version, asOf: publication.asOf) }
-            )
-        }
+        commands += setCaches(
+            publication.reservations.map { (RedisKeys.reservation($0.id), ReadCaches.reservationValue($0)) },
+            ttl: RedisRetention.reservationSeconds
+        )
+        commands += setCaches(
+            publication.balances.map {
+                (RedisKeys.balance($0.userID), ReadCaches.balanceValue(balance: $0.balance, version: $0.version, asOf: publication.asOf))
+            },
+            ttl: 0
+        )
         let ttl = String(RedisRetention.statusSeconds)
         for index in publication.decided.indices where publication.decided[index].request.id.queue != queue {
             let request = publication.decided[index].request
@@ -196,6 +192,18 @@ public final class PassQueues {
         guard !commands.isEmpty else { return }
         for reply in try redis.pipeline(commands) {
             if case .error(let message) = reply { throw RedisError(.server, message) }
+        }
+    }
+
+    /// `setCaches` calls for these keys and values: one for all of them on a single server; on a cluster, one per
+    /// slot (a script may only touch keys of one slot; these caches are untagged, so nearly one per key).
+    private func setCaches(_ entries: [(key: String, value: String)], ttl: Int) -> [[String]] {
+        guard !entries.isEmpty else { return [] }
+        let groups: [[(key: String, value: String)]] = redis is RedisClusterConnection
+            ? Array(Dictionary(grouping: entries, by: { RedisClusterSlot.of($0.key) }).values)
+            : [entries]
+        return groups.map { group in
+            ["EVAL", QueueScripts.setCaches, String(group.count)] + group.map(\.key) + [String(ttl)] + group.map(\.value)
         }
     }
 

@@ -16,12 +16,12 @@ public struct QueueLease: Sendable, Equatable {
 /// Takes, renews and gives back leases, on the pass's blocking connection. The lease and the token counter live
 /// in the queue's own slot (`RedisKeys.lease`, `RedisKeys.fence`).
 public final class QueueLeases {
-    public let redis: RedisConnection
+    public let redis: any RedisCommanding
     /// Who holds: this process, across machines (`host:pid:random`).
     public let holder: String
     public let leaseMillis: Int
 
-    public init(redis: RedisConnection, holder: String, leaseMillis: Int) {
+    public init(redis: any RedisCommanding, holder: String, leaseMillis: Int) {
         self.redis = redis
         self.holder = holder
         self.leaseMillis = leaseMillis

@@ -29,6 +29,9 @@ final class PassContext {
     /// Called after every batch (progress lines, tests that kill the pass mid-way).
     var onBatch: ((PassSummary) -> Void)?
 
+    /// How long a statement of the pass waits for a row lock.
+    static let lockWaitSeconds = 3
+
     init(configuration: BatchConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
@@ -48,6 +51,9 @@ final class PassContext {
         leases = QueueLeases(redis: redis, holder: configuration.holder, leaseMillis: configuration.leaseMillis)
         publisher = try BatchPublisher(redisURL: configuration.redisURL)
         database = ReservationDatabase(connection: maria)
+        // Row locks are held by one batch at a time for a fraction of a second; a longer wait means an owner
+        // stalled inside its transaction, which the queue's next owner ends (`claimFence`).
+        try database.limitLockWait(seconds: Self.lockWaitSeconds)
         model = BatchCostModel()
     }
 

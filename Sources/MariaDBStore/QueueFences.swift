@@ -5,33 +5,38 @@ extension ReservationDatabase {
     /// commit on, every batch transaction of an older owner fails (`StaleFenceError`), whatever Redis says.
     ///
     /// An older owner stalled in the middle of a batch transaction holds the queue's row locked; waiting for it
-    /// could take as long as the stall. So the claim waits `lockWaitSeconds`, then ends that owner's connection
-    /// (`KILL CONNECTION`, which rolls its transaction back) and tries again. The caller holds the queue's
-    /// lease in Redis with this newer token, so the other owner has lost the queue already.
+    /// could take as long as the stall. So when the claim times out waiting for the row (the session's lock wait,
+    /// see `limitLockWait`), it ends that owner's connection (`KILL CONNECTION`, which rolls its transaction
+    /// back) and tries again. The caller holds the queue's lease in Redis with this newer token, so the other
+    /// owner has lost the queue already.
     ///
     /// Throws `StaleFenceError` when the row already carries a newer token (another owner claimed it since).
-    public func claimFence(queue: QueueName, token: Int64, holder: String, lockWaitSeconds: Int = 2) throws {
-        try connection.execute("INSERT IGNORE INTO queue_fences (queue_tag) VALUES (?)", [.text(queue.tag)])
-        try connection.executeScript("SET SESSION innodb_lock_wait_timeout = \(max(1, lockWaitSeconds))")
+    public func claimFence(queue: QueueName, token: Int64, holder: String) throws {
+        // A consistent read first: INSERT IGNORE of an existing key would wait for a stalled owner's lock on it.
+        if try connection.query("SELECT 1 FROM queue_fences WHERE queue_tag = ?", [.text(queue.tag)]).isEmpty {
+            try connection.execute("INSERT IGNORE INTO queue_fences (queue_tag) VALUES (?)", [.text(queue.tag)])
+        }
         var attempts = 0
-        var claimed = false
-        while !claimed {
+        while true {
             attempts += 1
             do {
-                claimed = try updateFence(queue: queue, token: token, holder: holder)
+                try updateFence(queue: queue, token: token, holder: holder)
+                return
             } catch let failure as MariaDBError {
-                guard failure.isDeadlockOrLockTimeout, attempts < 3 else {
-                    try connection.executeScript("SET SESSION innodb_lock_wait_timeout = DEFAULT")
-                    throw failure
-                }
+                guard failure.isDeadlockOrLockTimeout, attempts < 3 else { throw failure }
                 try endStalledOwner(of: queue)
             }
         }
-        try connection.executeScript("SET SESSION innodb_lock_wait_timeout = DEFAULT")
     }
 
-    /// One attempt: true once the row carries `token`; throws `StaleFenceError` when it carries a newer one.
-    private func updateFence(queue: QueueName, token: Int64, holder: String) throws -> Bool {
+    /// How long this connection's statements wait for a row lock before failing (1205), instead of InnoDB's 50 s:
+    /// a pass retries a batch that waited too long, and claims a queue from a stalled owner by ending it.
+    public func limitLockWait(seconds: Int) throws {
+        try connection.executeScript("SET SESSION innodb_lock_wait_timeout = \(max(1, seconds))")
+    }
+
+    /// One attempt: returns once the row carries `token`; throws `StaleFenceError` when it carries a newer one.
+    private func updateFence(queue: QueueName, token: Int64, holder: String) throws {
         try connection.execute("""
             UPDATE queue_fences SET token = ?, holder = ?, holder_connection = CONNECTION_ID()
             WHERE queue_tag = ? AND token <= ?
@@ -42,7 +47,6 @@ extension ReservationDatabase {
             throw SchemaError("queue_fences has no row for \(queue.tag): run concert-admin migrate")
         }
         guard current == token else { throw StaleFenceError(queue: queue, token: token) }
-        return true
     }
 
     /// Ends the connection of the last owner that committed on the queue, unless it is ours: a consistent

@@ -138,6 +138,33 @@ enum Stack {
         return running.wait()
     }
 
+    /// Runs an executable under `/usr/bin/time`: its result, wall seconds and peak RSS in KiB.
+    static func runTimed(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws
+        -> (process: ProcessResult, seconds: Double, kilobytes: Double) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/time")
+        process.arguments = ["-f", "timed: %e %M", try executable(name).path] + arguments
+        var merged = ProcessInfo.processInfo.environment
+        merged.merge(environment) { $1 }
+        process.environment = merged
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("concert-timed-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let out = directory.appendingPathComponent("stdout")
+        let err = directory.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        try process.run()
+        let result = RunningProcess(process: process, stdoutFile: out, stderrFile: err).wait()
+        let timing = result.stderr.split(separator: "\n").last { $0.hasPrefix("timed: ") } ?? ""
+        let parts = timing.dropFirst("timed: ".count).split(separator: " ")
+        guard parts.count == 2, let seconds = Double(parts[0]), let kilobytes = Double(parts[1]) else {
+            throw MissingEnvironment(name: "/usr/bin/time output (\(result.stderr.suffix(200)))")
+        }
+        return (result, seconds, kilobytes)
+    }
+
     final class RunningProcess: @unchecked Sendable {  // used from one test task at a time
         let process: Process
         let stdoutFile: URL

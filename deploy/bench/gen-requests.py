@@ -6,9 +6,10 @@ Faithful by construction: the stream runs the ingest's own enqueue script. Its t
 Swift source (`QueueScripts.enqueue` in Sources/RedisStore/Queues/QueueScripts.swift, a multi-line string literal
 whose closing delimiter's indentation is removed from every line, as Swift does), so it cannot drift from the
 ingest's; the stream first SCRIPT LOADs that text, then sends one EVALSHA per request with the ingest's KEYS and
-ARGV (QueueScripts.enqueueKeysAndArguments): the script INCRs `accepted`, RPUSHes the entry to `pending`, SETs
-the status `Q|user|kind|seq` with the status TTL (RedisRetention.statusSeconds, also read from the source). The
-queue's tag goes into the set `concert:queues` first, as the ingest does.
+ARGV (QueueScripts.enqueueKeysAndArguments): the script INCRs `accepted`, stamps the entry with Redis's clock and the
+number, RPUSHes it to `pending`, SETs the status `Q|user|kind|seq|position` with the status TTL
+(RedisRetention.statusSeconds, also read from the source). The queue's tag goes into the set `concert:queues` first,
+as the ingest does.
 
     gen-requests.py --performance 1 --count 1000000 --seats 100000 --sections 20 | redis-cli -n 2 --pipe
     gen-requests.py --kind charge --users 5000 --amount 200000 | redis-cli -n 2 --pipe
@@ -28,7 +29,6 @@ import os
 import random
 import re
 import sys
-import time
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SCRIPTS_SWIFT = os.path.join(ROOT, "Sources", "RedisStore", "Queues", "QueueScripts.swift")
@@ -86,36 +86,46 @@ def command(*args):
     return b"*%d\r\n" % len(args) + b"".join(bulk(a) for a in args)
 
 
-def render_entry(request_id, kind, user, performance, reservation, amount, accepted_at, seats):
-    """QueuedRequest.wireFormat: `1|<id>|<kind>|<user>|<performance>|<reservation>|<amount>|<acceptedAtMillis>|<seat,seat>`."""
-    return "1|%s|%s|%d|%d|%d|%d|%d|%s" % (
-        request_id, kind, user, performance, reservation, amount, accepted_at, ",".join(str(s) for s in seats))
+def render_head(request_id, kind, user, performance, reservation, amount):
+    """QueuedRequest.wireHead: the entry up to what the enqueue script fills in (Redis's clock and the number)."""
+    return "2|%s|%s|%d|%d|%d|%d|" % (request_id, kind, user, performance, reservation, amount)
 
 
-def render_status(user, kind, sequence):
-    """What the enqueue script SETs: `'Q|' .. user .. '|' .. kind .. '|' .. seq`."""
-    return "Q|%d|%s|%d" % (user, kind, sequence)
+def render_seats(seats):
+    return ",".join(str(s) for s in seats)
+
+
+def render_entry(request_id, kind, user, performance, reservation, amount, accepted_at, sequence, seats):
+    """QueuedRequest.wireFormat:
+    `2|<id>|<kind>|<user>|<performance>|<reservation>|<amount>|<acceptedAtMillis>|<sequence>|<seat,seat>`."""
+    return "%s%d|%d|%s" % (render_head(request_id, kind, user, performance, reservation, amount), accepted_at, sequence,
+                           render_seats(seats))
+
+
+def render_status(user, kind, sequence, position):
+    """What the enqueue script SETs: `'Q|' .. user .. '|' .. kind .. '|' .. seq .. '|' .. position`."""
+    return "Q|%d|%s|%d|%d" % (user, kind, sequence, position)
 
 
 def verify(entry, status):
     fields = entry.split("|")
     problems = []
-    if len(fields) != 9 or fields[0] != "1":
-        problems.append("not 9 |-separated fields of version 1")
+    if len(fields) != 10 or fields[0] != "2":
+        problems.append("not 10 |-separated fields of version 2")
     elif not ID_PATTERN.match(fields[1]):
         problems.append("request id is not <tag>-<32 lowercase hex>")
     else:
         try:
-            seats = [int(s) for s in fields[8].split(",")] if fields[8] else []
+            seats = [int(s) for s in fields[9].split(",")] if fields[9] else []
             again = render_entry(fields[1], fields[2], int(fields[3]), int(fields[4]), int(fields[5]), int(fields[6]),
-                                 int(fields[7]), seats)
+                                 int(fields[7]), int(fields[8]), seats)
             if again != entry:
                 problems.append("re-rendered entry differs: %r" % again)
             parts = status.split("|")
-            if len(parts) != 4 or render_status(int(parts[1]), parts[2], int(parts[3])) != status:
-                problems.append("status is not Q|user|kind|seq: %r" % status)
-            elif parts[1] != fields[3] or parts[2] != fields[2]:
-                problems.append("status names another user or kind than the entry")
+            if len(parts) != 5 or render_status(int(parts[1]), parts[2], int(parts[3]), int(parts[4])) != status:
+                problems.append("status is not Q|user|kind|seq|position: %r" % status)
+            elif parts[1] != fields[3] or parts[2] != fields[2] or parts[3] != fields[8]:
+                problems.append("status names another user, kind or number than the entry")
         except ValueError as error:
             problems.append(str(error))
     if problems:
@@ -138,8 +148,6 @@ def main():
     parser.add_argument("--amount", type=int, default=200000, help="amount of each charge")
     parser.add_argument("--zipf", type=float, default=1.2, help="exponent of the section popularity")
     parser.add_argument("--seed", type=int, default=20261124)
-    parser.add_argument("--rate", type=int, default=20000, help="arrival rate for acceptedAtMillis (requests/s)")
-    parser.add_argument("--base-millis", type=int, default=0, help="acceptedAtMillis of the first request (default now)")
     parser.add_argument("--print-script", action="store_true", help="print the extracted enqueue script and exit")
     parser.add_argument("--print-sha", action="store_true", help="print the SHA1 of the extracted script and exit")
     parser.add_argument("--verify-entry", metavar="ENTRY")
@@ -157,21 +165,18 @@ def main():
         print(sha)
         return 0
     status_ttl = swift_int_constant(KEYS_SWIFT, "statusSeconds")
-    idempotency_ttl = swift_int_constant(KEYS_SWIFT, "idempotencySeconds")
 
     rng = random.Random(args.seed)
-    base = args.base_millis or int(time.time() * 1000)
     if args.kind == "reserve":
         tag, count = "p%d" % args.performance, args.count
         users = args.users or max(1, count // 3)
     else:
         tag, count = "g", args.users or args.count
         users = count
-    pending, accepted, finished = ("concert:{%s}:%s" % (tag, k) for k in ("pending", "accepted", "finished"))
-    # EVALSHA sha 5 pending accepted finished status "" entry user kind statusTTL idemTTL id
-    head = (b"*14\r\n" + bulk("EVALSHA") + bulk(sha) + bulk("5") + bulk(pending) + bulk(accepted) + bulk(finished))
-    kind_ttls = bulk(args.kind) + bulk(status_ttl) + bulk(idempotency_ttl)
-    no_idempotency_key = bulk("")
+    pending, accepted, finished, wake = ("concert:{%s}:%s" % (tag, k) for k in ("pending", "accepted", "finished", "wake-arm"))
+    # EVALSHA sha 5 pending accepted finished status wake-arm head seats user kind statusTTL
+    head = (b"*13\r\n" + bulk("EVALSHA") + bulk(sha) + bulk("5") + bulk(pending) + bulk(accepted) + bulk(finished))
+    kind_ttl = bulk(args.kind) + bulk(status_ttl)
 
     per_section = -(-args.seats // args.sections)
     sections = -(-args.seats // per_section)
@@ -188,7 +193,6 @@ def main():
     chunk = []
     for i in range(count):
         request_id = "%s-%032x" % (tag, rng.getrandbits(128))
-        accepted_at = base + i * 1000 // args.rate
         if args.kind == "reserve":
             user = args.first_user + rng.randrange(users)
             section = min(bisect.bisect_left(cumulative, rng.random() * total), sections - 1)
@@ -200,12 +204,13 @@ def main():
             in_row = max(0, min(in_row, row_len - want))     # adjacent seats in one row
             first = section * per_section + row_start + in_row + 1
             seats = range(first, first + min(want, row_len))
-            entry = render_entry(request_id, "reserve", user, args.performance, 0, 0, accepted_at, seats)
+            entry_head = render_head(request_id, "reserve", user, args.performance, 0, 0)
         else:
             user = args.first_user + i
-            entry = render_entry(request_id, "charge", user, 0, 0, args.amount, accepted_at, ())
-        chunk.append(head + bulk("concert:{%s}:req:%s" % (tag, request_id)) + no_idempotency_key + bulk(entry)
-                     + bulk(user) + kind_ttls + bulk(request_id))
+            entry_head = render_head(request_id, "charge", user, 0, 0, args.amount)
+            seats = ()
+        chunk.append(head + bulk("concert:{%s}:req:%s" % (tag, request_id)) + bulk(wake) + bulk(entry_head)
+                     + bulk(render_seats(seats)) + bulk(user) + kind_ttl)
         if len(chunk) >= 10000:
             out.write(b"".join(chunk))
             chunk.clear()

@@ -21,11 +21,20 @@ CREATE TABLE queue_fences (
 
 -- Which requests each batch covered, by queue and request number: a request handed out again (Redis lost a
 -- finish, or a dead owner's batch is taken over) is found here and its recorded outcome published again.
+-- Each record also has its queue's commit number (queue_fences.batches, counted under the fence), and the
+-- reservations and balances it changed: the finish in Redis notes the last commit number published, so the
+-- queue's next owner republishes the caches of any commit whose publication a dead owner never finished
+-- (holds it expired included, which no request outcome names).
 ALTER TABLE batch_outcomes
   ADD COLUMN queue_tag VARCHAR(24) CHARACTER SET ascii NULL,
   ADD COLUMN first_seq BIGINT NULL,
   ADD COLUMN last_seq BIGINT NULL,
-  ADD KEY batch_outcomes_by_queue_seq (queue_tag, last_seq);
+  ADD COLUMN commit_number BIGINT NULL,
+  -- [reservation_id, ...] and [user_id, ...]
+  ADD COLUMN reservation_ids LONGTEXT CHARACTER SET ascii NOT NULL DEFAULT '[]' CHECK (JSON_VALID(reservation_ids)),
+  ADD COLUMN balance_users LONGTEXT CHARACTER SET ascii NOT NULL DEFAULT '[]' CHECK (JSON_VALID(balance_users)),
+  ADD KEY batch_outcomes_by_queue_seq (queue_tag, last_seq),
+  ADD KEY batch_outcomes_by_queue_commit (queue_tag, commit_number);
 
 -- Requests the general queue's pass moved into a performance's queue: claimed (decided_in set) by the batch that
 -- decides them there, so a forward pushed twice is decided once.

@@ -47,18 +47,15 @@ extension QueueVisit {
             if !part.plan.created.isEmpty || !part.plan.changed.isEmpty { seatsChanged = true }
         }
         publication.balances = balances.sorted { $0.key < $1.key }.map { ($0.key, $0.value.0, $0.value.1) }
+        publication.commitNumber = parts.map(\.commitNumber).max() ?? 0
         if let last = parts.last, performanceID != nil { inventory = last.state.inventory }
         // Replayed requests' reservations and balances are published again from what MariaDB holds now.
-        let replayedReservations = parts.flatMap(\.replayed).filter(\.isDone).compactMap(\.reservationID)
-        if !replayedReservations.isEmpty {
-            publication.reservations += try context.database.reservations(replayedReservations).values.sorted { $0.id < $1.id }
-        }
-        let replayedPayers = parts.flatMap(\.replayed).filter { $0.isDone && $0.kind != .reserve }.map(\.userID)
-        if !replayedPayers.isEmpty {
-            for (user, stored) in try context.database.balances(replayedPayers) where balances[user] == nil {
-                publication.balances.append((user, stored.balance, stored.version))
-            }
-        }
+        let replayed = parts.flatMap(\.replayed)
+        try addCurrentState(
+            reservations: replayed.filter(\.isDone).compactMap(\.reservationID),
+            balances: replayed.filter { $0.isDone && $0.kind != .reserve }.map(\.userID).filter { balances[$0] == nil },
+            to: &publication
+        )
 
         try context.publisher.submit(publication, finishing: batch, lease: lease)
         context.lap(.publishWait, since: &mark)
@@ -69,6 +66,38 @@ extension QueueVisit {
             batches += 1
         }
         context.onBatch?(context.summary)
+    }
+
+    /// Adds these reservations and balances, as MariaDB holds them now, to a publication.
+    func addCurrentState(reservations: [Int64], balances users: [Int64], to publication: inout PassQueues.Publication) throws {
+        if !reservations.isEmpty {
+            publication.reservations += try context.database.reservations(reservations).values.sorted { $0.id < $1.id }
+        }
+        if !users.isEmpty {
+            for (user, stored) in try context.database.balances(users).sorted(by: { $0.key < $1.key }) {
+                publication.balances.append((user, stored.balance, stored.version))
+            }
+        }
+    }
+
+    /// Commits a dead or stalled owner made and never finished publishing (MariaDB's commit number is past the one
+    /// Redis notes as published): their statuses and caches again — holds they expired included — from what
+    /// MariaDB holds now.
+    func republishUnfinishedCommits() throws {
+        let published = try context.queues.publishedCommit(queue)
+        let (through, changes) = try context.database.commits(of: queue, after: published)
+        guard through > published else { return }
+        context.logger.notice("publishing again what an earlier owner committed but never finished publishing", metadata: [
+            "queue": "\(queue)", "commits": "\(published + 1)...\(through)", "outcomes": "\(changes.outcomes.count)",
+            "reservations": "\(changes.reservationIDs.count)",
+        ])
+        var publication = PassQueues.Publication()
+        publication.replayed = changes.outcomes
+        publication.asOf = context.nowSeconds
+        publication.commitNumber = through
+        try addCurrentState(reservations: Array(Set(changes.reservationIDs)), balances: Array(Set(changes.balanceUsers)),
+                            to: &publication)
+        try context.publisher.submit(publication, finishing: nil, lease: lease)
     }
 
     /// Commits the requests as one batch; if MariaDB refuses it for something in the requests themselves (a

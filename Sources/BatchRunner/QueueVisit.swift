@@ -40,6 +40,7 @@ final class QueueVisit {
     func run(deadline: ContinuousClock.Instant?) throws -> Int {
         try context.database.claimFence(queue: queue, token: lease.token, holder: lease.holder)
         try loadState()
+        try republishUnfinishedCommits()
         // What a dead or stalled owner left in flight goes first, in order.
         let leftovers = try context.queues.inflight(queue)
         if !leftovers.isEmpty {

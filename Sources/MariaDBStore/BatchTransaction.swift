@@ -29,8 +29,18 @@ public struct CommittedBatch: Sendable {
     public var state: BatchState
     /// The version of each balance the batch changed, for the cache (newest wins).
     public var balanceVersions: [Int64: Int64]
-    /// The record's key, or nil when nothing was decided now.
+    /// The record's key, or nil when the batch changed nothing.
     public var key: String?
+    /// The queue's commit number of this transaction (its publication notes it in Redis as published).
+    public var commitNumber: Int64
+}
+
+/// What commits whose publication never finished changed: published again from what MariaDB holds now.
+public struct UnpublishedChanges: Sendable {
+    public var outcomes: [RecordedOutcome] = []
+    public var reservationIDs: [Int64] = []
+    public var balanceUsers: [Int64] = []
+    public init() {}
 }
 
 /// The batch's transaction found a newer owner's token on the queue: this process lost the queue (its lease
@@ -78,15 +88,17 @@ extension ReservationDatabase {
                 """, [.text(tag), .int(batch.fence)])
             guard fenced == 1 else { throw StaleFenceError(queue: batch.queue, token: batch.fence) }
             guard let row = try connection.query(
-                "SELECT decided_seq, next_reservation_id, reservation_id_end FROM queue_fences WHERE queue_tag = ?", [.text(tag)]
-            ).first, let decidedSeq = row[0].int, var nextID = row[1].int, var idEnd = row[2].int else {
+                "SELECT decided_seq, next_reservation_id, reservation_id_end, batches FROM queue_fences WHERE queue_tag = ?",
+                [.text(tag)]
+            ).first, let decidedSeq = row[0].int, var nextID = row[1].int, var idEnd = row[2].int, let commit = row[3].int else {
                 throw SchemaError("queue_fences has no row for \(tag) after its fence was checked")
             }
 
             let (replayed, forwards, toDecide) = try reconcile(batch, decidedThrough: decidedSeq)
             var state = BatchState(inventory: inventory, performances: performances)
             var committed = CommittedBatch(
-                plan: BatchPlan(), replayed: replayed, replayedForwards: forwards, state: state, balanceVersions: [:], key: nil
+                plan: BatchPlan(), replayed: replayed, replayedForwards: forwards, state: state, balanceVersions: [:], key: nil,
+                commitNumber: commit
             )
             let highest = batch.requests.map(\.sequence).max() ?? 0
             // Decided even when empty: the decision also expires the holds whose time has come.
@@ -117,10 +129,11 @@ extension ReservationDatabase {
                 committed.plan = plan
                 committed.state = state
                 committed.balanceVersions = versions
-                // A record keeps requests' outcomes and forwards; a batch that only expired holds has none to keep.
-                if !toDecide.isEmpty {
-                    let key = BatchRecord.key(queue: batch.queue, decided: toDecide)
-                    try record(plan, key: key, queue: batch.queue, decided: toDecide)
+                // Recorded whenever it changed anything: its outcomes and forwards, and what it changed (holds it
+                // expired included), so a publication that never finished can be repeated.
+                if !plan.results.isEmpty || !plan.forwarded.isEmpty || !plan.created.isEmpty || !plan.changed.isEmpty {
+                    let key = BatchRecord.key(queue: batch.queue, commit: commit)
+                    try record(plan, key: key, commit: commit, queue: batch.queue, decided: toDecide)
                     committed.key = key
                 }
             }
@@ -251,16 +264,21 @@ extension ReservationDatabase {
         return versions
     }
 
-    /// The batch's record (its outcomes and forwards, keyed and numbered) and the claims on forwards.
-    private func record(_ plan: BatchPlan, key: String, queue: QueueName, decided: [QueuedRequest]) throws {
+    /// The batch's record (its outcomes, forwards and changes, keyed by its commit and numbered by its requests)
+    /// and the claims on forwards.
+    private func record(_ plan: BatchPlan, key: String, commit: Int64, queue: QueueName, decided: [QueuedRequest]) throws {
         let numbers = decided.map(\.sequence).filter { $0 > 0 }
+        let reservations = (plan.created + plan.changed).map(\.id)
+        let users = Array(Set(plan.ledger.map(\.userID))).sorted()
         try connection.execute("""
-            INSERT INTO batch_outcomes (batch_key, request_count, outcomes, forwarded, queue_tag, first_seq, last_seq)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO batch_outcomes (batch_key, request_count, outcomes, forwarded, queue_tag, first_seq, last_seq,
+                                        commit_number, reservation_ids, balance_users)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [.text(key), .int(Int64(plan.results.count)), .text(BatchRecord.outcomesJSON(plan.results)),
              .text(BatchRecord.forwardedJSON(plan.forwarded)), .text(queue.tag),
-             numbers.min().map { .int($0) } ?? .null, numbers.max().map { .int($0) } ?? .null]
+             numbers.min().map { .int($0) } ?? .null, numbers.max().map { .int($0) } ?? .null,
+             .int(commit), .text(BatchRecord.idsJSON(reservations)), .text(BatchRecord.idsJSON(users))]
         )
         let forwardedIn = decided.filter { $0.id.queue != queue }.map { SQLValue.text($0.id.rawValue) }
         for chunk in Self.paddedChunks(forwardedIn) {
@@ -276,6 +294,24 @@ extension ReservationDatabase {
                 rows: plan.forwarded.map { [.text($0.1.id.rawValue), .text($0.0.tag), .text(key)] }
             )
         }
+    }
+
+    /// What the queue's commits after `published` changed (their records), and the last commit number: what a dead
+    /// owner may have committed without finishing its publication.
+    public func commits(of queue: QueueName, after published: Int64) throws -> (through: Int64, changes: UnpublishedChanges) {
+        let last = try connection.query("SELECT batches FROM queue_fences WHERE queue_tag = ?", [.text(queue.tag)])
+            .first?.first?.int ?? 0
+        var changes = UnpublishedChanges()
+        guard last > published else { return (last, changes) }
+        for row in try connection.query("""
+            SELECT outcomes, reservation_ids, balance_users FROM batch_outcomes
+            WHERE queue_tag = ? AND commit_number > ? ORDER BY commit_number
+            """, [.text(queue.tag), .int(published)]) {
+            changes.outcomes += try BatchRecord.readOutcomes(row[0].text ?? "[]")
+            changes.reservationIDs += try BatchRecord.readIDs(row[1].text ?? "[]")
+            changes.balanceUsers += try BatchRecord.readIDs(row[2].text ?? "[]")
+        }
+        return (last, changes)
     }
 
     /// The request id that created each reservation of `plan.created`, in the same order.

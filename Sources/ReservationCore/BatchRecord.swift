@@ -9,11 +9,35 @@ public enum BatchRecord {
     /// with its other fields, is under 530 bytes even with every number at its largest (a rejection under 120).
     public static let maxBytesPerRequest = 640
 
-    /// The record's key: the queue, the numbers of the first and last request it decided, and the first one's
-    /// id. No two records share a decided request, so no two share a key.
-    public static func key(queue: QueueName, decided requests: [QueuedRequest]) -> String {
-        let numbers = requests.map(\.sequence)
-        return "\(queue.tag):\(numbers.min() ?? 0)-\(numbers.max() ?? 0):\(requests.first?.id.rawValue ?? "-")"
+    /// The record's key: the queue and its commit number (counted under the queue's fence, so unique).
+    public static func key(queue: QueueName, commit: Int64) -> String {
+        "\(queue.tag):\(commit)"
+    }
+
+    /// `[1,2,3]`: the ids a record lists as changed (reservations, balance users).
+    public static func idsJSON(_ ids: [Int64]) -> String {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        for (index, id) in ids.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            ByteText.appendDecimal(id, to: &out)
+        }
+        out.append(UInt8(ascii: "]"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Reads what `idsJSON` wrote.
+    public static func readIDs(_ text: String) throws(BatchRecordError) -> [Int64] {
+        // One row of numbers is what `PositionalJSON` reads as the inner array of `[[…]]`.
+        var reader = PositionalJSON(Array(("[" + text + "]").utf8))
+        guard let rows = reader.rows(), reader.atEnd, rows.count == 1 else {
+            throw BatchRecordError(description: "a batch record's id list is not in the recorded shape: \(text.prefix(120))")
+        }
+        return try rows[0].map { (value: PositionalJSON.Value) throws(BatchRecordError) -> Int64 in
+            guard case .number(let id) = value else {
+                throw BatchRecordError(description: "a batch record's id list holds \(value)")
+            }
+            return id
+        }
     }
 
     /// `[[request_id, kind, user_id, outcome, reservation_id|null, accepted_at_ms, status_json_text|null], ...]`,

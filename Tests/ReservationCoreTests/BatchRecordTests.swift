@@ -88,13 +88,13 @@ struct BatchRecordTests {
         #expect(rows[0][1] as? String == request.wireFormat)
     }
 
-    @Test("the key names the queue, the numbers of the first and last request decided, and the first request")
-    func keys() {
-        var make = RequestMaker()
-        let first = make.reserve(user: 1, seats: [1]).renumbered(41)
-        let second = make.reserve(user: 2, seats: [2]).renumbered(44)
-        #expect(BatchRecord.key(queue: .performance(7), decided: [first, second]) == "p7:41-44:\(first.id.rawValue)")
-        #expect(BatchRecord.key(queue: .performance(7), decided: [second]) != BatchRecord.key(queue: .performance(7), decided: [first]))
+    @Test("the key names the queue and its commit; id lists read back")
+    func keysAndIDs() throws {
+        #expect(BatchRecord.key(queue: .performance(7), commit: 42) == "p7:42")
+        #expect(BatchRecord.key(queue: .general, commit: 1) == "g:1")
+        #expect(try BatchRecord.readIDs(BatchRecord.idsJSON([3, 1, 9_223_372_036_854_775_807])) == [3, 1, .max])
+        #expect(try BatchRecord.readIDs(BatchRecord.idsJSON([])) == [])
+        #expect(throws: BatchRecordError.self) { try BatchRecord.readIDs(#"["x"]"#) }
     }
 
     @Test("what a record holds reads back exactly: outcomes (rejections' JSON rebuilt) and forwards")

@@ -42,8 +42,9 @@ public final class IntakeQueues: Sendable {
         }
     }
 
-    /// How long `enqueue` keeps trying when Redis does not answer (a timeout, a dropped connection): it sends the
-    /// same request id again, which Redis queues at most once, so the answer always says what Redis did.
+    /// How long `enqueue` keeps trying when Redis did not answer a request it may have run (a timeout, a connection
+    /// dropped after sending): it sends the same request id again, which Redis queues at most once, so the answer
+    /// says what Redis did.
     public static let retryWindow: Duration = .seconds(10)
 
     /// Queues `request` (its id names its queue) and answers only once Redis has acknowledged it.
@@ -52,8 +53,9 @@ public final class IntakeQueues: Sendable {
     /// request goes to); a key claimed before answers with the first request — queued now if its first attempt
     /// never got that far.
     ///
-    /// Throws only when Redis could not be reached within `retryWindow`; a request it did queue is never
-    /// reported as failed.
+    /// Throws when Redis could not be reached before anything was sent (nothing was queued), or when it stayed
+    /// silent for `retryWindow` after a send it may have run — the one case where a queued request can be
+    /// reported as failed (then Redis was down for the whole window).
     public func enqueue(_ request: QueuedRequest, idempotencyKey: String?) async throws(RedisError) -> Accepted {
         guard let key = idempotencyKey else { return try await enqueueOnce(request) }
         let record = RedisKeys.idempotency(user: request.userID, key: key)
@@ -117,16 +119,20 @@ public final class IntakeQueues: Sendable {
         queuedCounters[kind]?.increment()
     }
 
-    /// Runs `body` again while Redis does not answer (the command may or may not have run: every caller here is
-    /// safe to repeat), for up to `retryWindow`, backing off from 50 ms to 1 s.
+    /// Runs `body` again while it is unknown whether Redis ran it: after a reply that never came (a timeout, a
+    /// connection dropped after sending) it is sent again — every caller here is safe to repeat — until Redis
+    /// answers or `retryWindow` has passed, backing off from 50 ms to 1 s. A connection that could not be made
+    /// before anything was sent is reported at once: nothing was queued, so the caller may answer 503.
     private func retrying(_ body: () async throws(RedisError) -> RedisValue) async throws(RedisError) -> RedisValue {
         let clock = ContinuousClock()
         let deadline = clock.now + Self.retryWindow
         var pause = Duration.milliseconds(50)
+        var uncertain = false
         while true {
             do {
                 return try await body()
-            } catch where error.isConnectionError && clock.now + pause < deadline {
+            } catch where error.isConnectionError && (uncertain || error.code == .io) && clock.now + pause < deadline {
+                uncertain = true
                 retries.increment()
                 try? await Task.sleep(for: pause)
                 pause = min(pause * 2, .seconds(1))

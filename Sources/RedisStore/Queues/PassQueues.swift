@@ -114,6 +114,8 @@ public final class PassQueues {
         public var forwarded: [(queue: QueueName, request: QueuedRequest)] = []
         /// Entries that could not be read: kept for an operator.
         public var unreadable: [String] = []
+        /// The queue's last commit this publication completes (MariaDB's commit number).
+        public var commitNumber: Int64 = 0
         public init() {}
     }
 
@@ -137,7 +139,7 @@ public final class PassQueues {
 
         var keys = [
             RedisKeys.fence(queue), RedisKeys.inflightBatches(queue), RedisKeys.pending(queue), RedisKeys.finished(queue),
-            RedisKeys.unreadable(queue),
+            RedisKeys.unreadable(queue), RedisKeys.publishedCommit(queue),
         ]
         var terminal: [String] = []
         for index in publication.decided.indices where publication.decided[index].request.id.queue == queue {
@@ -153,6 +155,7 @@ public final class PassQueues {
         var arguments = [
             String(fence), batch?.inflightRecord ?? "", String(batch?.entries.count ?? 0), String(batch?.entries.count ?? 0),
             String(RedisRetention.statusSeconds), String(publication.unreadable.count), String(terminal.count),
+            String(publication.commitNumber),
         ]
         arguments += publication.unreadable
         arguments += terminal
@@ -222,6 +225,11 @@ public final class PassQueues {
         }
         if let wake = parts[0].string, !wake.isEmpty { try wakeUp(wake, for: target) }
         return parts.dropFirst().map { $0.int ?? 0 }
+    }
+
+    /// The last commit of the queue whose publication finished (0 for none).
+    public func publishedCommit(_ queue: QueueName) throws(RedisError) -> Int64 {
+        try redis.command(["GET", RedisKeys.publishedCommit(queue)]).int ?? 0
     }
 
     /// Replaces a performance's seat map, under its queue's fence.

@@ -28,6 +28,8 @@ public enum RedisKeys {
     public static func forwarded(into queue: QueueName, _ id: RequestID) -> String { tagged(queue, "fwd:\(id.rawValue)") }
     /// How many requests ever entered the queue (each gets the next number).
     public static func accepted(_ queue: QueueName) -> String { tagged(queue, "accepted") }
+    /// The last commit number (`queue_fences.batches` in MariaDB) whose publication finished.
+    public static func publishedCommit(_ queue: QueueName) -> String { tagged(queue, "published") }
     /// How many of them have a terminal status.
     public static func finished(_ queue: QueueName) -> String { tagged(queue, "finished") }
     /// Status of a request; the id names its queue, so no lookup is needed.

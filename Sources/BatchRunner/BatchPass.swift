@@ -163,6 +163,8 @@ public final class BatchPass {
     /// up to `batchesPerVisit` batches.
     private func visit(_ queue: QueueName, deadline: ContinuousClock.Instant?) throws {
         var seatMapChanged = false
+        var timings: [BatchTiming] = []  // [batch history] one record per batch, written when the visit ends
+        defer { record(timings) }  // [batch history] (BatchHistoryRecording.swift; never throws)
         if case .performance(let id) = queue {
             if inventories[queue] == nil {
                 inventories[queue] = try database.loadInventory(performance: id)
@@ -177,6 +179,7 @@ public final class BatchPass {
                 publication.reservations = expired
                 try queues.publishCaches(publication)
                 summary.expired += expired.count
+                timings.append(.expiry(queue: queue, holds: expired.count, atMillis: BatchTiming.nowMillis()))  // [batch history]
                 seatMapChanged = true
                 logger.info("expired holds", metadata: ["queue": "\(queue)", "holds": "\(expired.count)"])
             }
@@ -201,9 +204,13 @@ public final class BatchPass {
             let batchStart = clock.now
             let predicted = model.fit?.predictedSeconds(size: size)
             let stagesBefore = summary.stageSeconds
+            let (outcomesBefore, takenAtMillis) = (summary.outcomes, BatchTiming.nowMillis())  // [batch history]
             guard let batch = try timed(.take, { try queues.take(queue, limit: size) }) else { break }
             try process(batch, inventory: &inventory, recovered: false)
             let seconds = (clock.now - batchStart).seconds
+            timings.append(BatchTiming(  // [batch history]
+                queue: queue, takenAtMillis: takenAtMillis, seconds: seconds, entries: batch.entries,  // [batch history]
+                outcomes: BatchTiming.outcomes(summary.outcomes, since: outcomesBefore)))  // [batch history]
             if let predicted, batch.entries.count == size, seconds > 0 {
                 summary.predictionErrors.append(abs(predicted - seconds) / seconds)
             }

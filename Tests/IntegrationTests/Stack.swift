@@ -52,7 +52,7 @@ enum Stack {
         try db.executeScript("""
             SET FOREIGN_KEY_CHECKS = 0;
             TRUNCATE reservation_seats; TRUNCATE reservations; TRUNCATE seats; TRUNCATE performances;
-            TRUNCATE batch_outcomes; TRUNCATE ledger; TRUNCATE balances;
+            TRUNCATE batch_outcomes; TRUNCATE ledger; TRUNCATE balances; TRUNCATE batch_log;
             UPDATE id_blocks SET next_id = 1 WHERE name = 'reservation';
             SET FOREIGN_KEY_CHECKS = 1;
             """)

@@ -297,7 +297,7 @@ function hover(canvas, event) {
 }
 
 function sparkline(values, window, caption) {
-  const w = 240, h = 44, max = Math.max(1, ...values);
+  const w = 240, h = 44, peak = Math.max(0, ...values), max = Math.max(1, peak);
   const svg = svgEl("svg", { width: w, height: h + 14, viewBox: `0 0 ${w} ${h + 14}`, role: "img", "aria-label": caption });
   const step = w / Math.max(1, values.length - 1);
   const points = values.map((v, i) => `${(i * step).toFixed(1)},${(h - (v / max) * (h - 4) - 1).toFixed(1)}`).join(" ");
@@ -305,7 +305,7 @@ function sparkline(values, window, caption) {
   svg.append(svgEl("polyline", { points, fill: "none", stroke: "#0072B2", "stroke-width": 1.5 }));
   svg.append(svgEl("line", { x1: 0, y1: h, x2: w, y2: h, stroke: "#dde1e6" }));
   svg.append(svgEl("text", { x: 0, y: h + 12 }, `−${window.seconds / 60} min`));
-  svg.append(svgEl("text", { x: w, y: h + 12, "text-anchor": "end" }, `now · peak ${nf.format(Math.round(max))}/s`));
+  svg.append(svgEl("text", { x: w, y: h + 12, "text-anchor": "end" }, `now · peak ${nf.format(Math.round(peak))}/s`));
   return svg;
 }
 
@@ -322,6 +322,7 @@ function renderPass(status) {
   document.getElementById("pass-scatter").replaceChildren(scatter(status.batches, model));
 }
 
+function tickLabel(v) { return v >= 10 || Number.isInteger(v) ? nf.format(Math.round(v)) : String(+v.toFixed(2)); }
 function niceMax(v) {
   if (v <= 0) return 1;
   const p = Math.pow(10, Math.floor(Math.log10(v)));
@@ -332,16 +333,16 @@ function scatter(batches, model) {
   const W = 560, H = 210, L = 52, R = 30, T = 22, B = 38;
   const svg = svgEl("svg", { width: "100%", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "recent batches: size against time, with the fitted cost line", class: "scatter" });
   svg.append(svgEl("text", { x: L, y: 13, class: "title" }, `Last ${batches.length} batches: time against size` + (model ? ", with the fitted line" : "")));
-  const maxSize = niceMax(Math.max(1, ...batches.map(b => b.size)));
-  let maxMs = Math.max(1, ...batches.map(b => b.seconds * 1000));
+  const maxSize = niceMax(Math.max(100, ...batches.map(b => b.size)));
+  let maxMs = Math.max(10, ...batches.map(b => b.seconds * 1000));
   if (model) maxMs = Math.max(maxMs, (model.costPerRequestSeconds * maxSize + model.overheadSeconds) * 1000);
   maxMs = niceMax(maxMs);
   const x = s => L + (s / maxSize) * (W - L - R), y = ms => H - B - (ms / maxMs) * (H - B - T);
   for (let i = 0; i <= 4; i++) {
     const vx = maxSize * i / 4, vy = maxMs * i / 4;
     svg.append(svgEl("line", { x1: L, x2: W - R, y1: y(vy), y2: y(vy), stroke: "#eef0f3" }));
-    svg.append(svgEl("text", { x: L - 6, y: y(vy) + 4, "text-anchor": "end" }, nf.format(+vy.toFixed(1))));
-    svg.append(svgEl("text", { x: x(vx), y: H - B + 14, "text-anchor": i === 4 ? "end" : "middle" }, nf.format(vx)));
+    svg.append(svgEl("text", { x: L - 6, y: y(vy) + 4, "text-anchor": "end" }, tickLabel(vy)));
+    svg.append(svgEl("text", { x: x(vx), y: H - B + 14, "text-anchor": i === 4 ? "end" : "middle" }, tickLabel(vx)));
   }
   svg.append(svgEl("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: "#9aa3ad" }));
   svg.append(svgEl("line", { x1: L, x2: L, y1: T, y2: H - B, stroke: "#9aa3ad" }));

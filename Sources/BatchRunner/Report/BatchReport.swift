@@ -199,8 +199,8 @@ public enum BatchReport {
                 + "<td class=\"n\">\(number(Double(row.value)))</td><td class=\"n\">\(percent(row.value, of: all))</td></tr>"
         }
         table += "</tbody><tfoot><tr><td colspan=\"2\">all</td><td class=\"n\">\(number(Double(all)))</td><td class=\"n\">100%</td></tr></tfoot></table>"
-        return svg + "<p class=\"legend\"><span class=\"key\" style=\"background:\(blue)\"></span>done "
-            + "<span class=\"key\" style=\"background:\(vermillion)\"></span>rejected (the reason is the label)</p>" + table
+        // Keys drawn as SVG, not CSS backgrounds: browsers leave backgrounds out when printing.
+        return svg + "<p class=\"legend\">\(key(blue)) done &nbsp; \(key(vermillion)) rejected (the reason is the label)</p>" + table
     }
 
     /// Holds made, then what became of them: paid, expired, cancelled — totals and cumulative over time.
@@ -311,6 +311,10 @@ public enum BatchReport {
         return "<div class=\"facts\">" + facts.map { "<div><b>\(SVGChart.escape($0.0))</b><span>\($0.1)</span></div>" }.joined() + "</div>"
     }
 
+    static func key(_ color: String) -> String {
+        "<svg width=\"12\" height=\"12\" aria-hidden=\"true\"><rect width=\"12\" height=\"12\" fill=\"\(color)\"/></svg>"
+    }
+
     static func section(_ title: String, _ body: String, _ note: String?) -> String {
         "<section><h2>\(SVGChart.escape(title))</h2>" + (note.map { "<p class=\"note\">\(SVGChart.escape($0))</p>" } ?? "") + body + "</section>"
     }
@@ -332,7 +336,7 @@ public enum BatchReport {
         svg .grid { stroke: #e6e9ed; stroke-width: 1; } svg .axis { stroke: #1d2530; stroke-width: 1; }
         table { border-collapse: collapse; margin: 8px 0; min-width: 60%; } th, td { padding: 3px 10px; border-bottom: 1px solid #e6e9ed; text-align: left; }
         th.n, td.n { text-align: right; font-variant-numeric: tabular-nums; } tfoot td { font-weight: 600; }
-        .legend { color: #4a5562; } .key { display: inline-block; width: 12px; height: 12px; margin: 0 4px -1px 10px; }
+        .legend { color: #4a5562; } .legend svg { vertical-align: -1px; }
         .empty { font-style: italic; color: #4a5562; }
         @page { size: A4; margin: 14mm; }
         @media print { body { margin: 0; max-width: none; } section { break-inside: avoid; } h2 { break-after: avoid; } }

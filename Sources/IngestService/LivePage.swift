@@ -81,6 +81,7 @@ const COLORS = { a: "#CCCCCC", h: "#E69F00", s: "#0072B2" };
 const LABEL_COLOR = "#334455"; // blends with white never give a seat colour (the browser check counts pixels)
 const nf = new Intl.NumberFormat("en-US");
 let lastTag = null, lastOk = null, lastStatus = null;
+let serverOffset = 0; // the server's clock minus ours, when they differ by more than the Date header's 1-s grain
 const drawn = new Map(); // performance id → {states, width}
 
 function el(tag, attrs, ...children) {
@@ -96,9 +97,12 @@ function svgEl(tag, attrs, text) {
   return node;
 }
 function pct(n, total) { return total > 0 ? (100 * n / total).toFixed(1) + "%" : "0%"; }
+function serverNow() { return Date.now() + serverOffset; }
+// The last complete bucket (the newest one is still filling).
+function lastRate(rates) { return rates.length > 1 ? rates[rates.length - 2] : 0; }
 function ago(ms) {
   if (ms == null) return "—";
-  const s = Math.max(0, (Date.now() - ms) / 1000);
+  const s = Math.max(0, (serverNow() - ms) / 1000);
   return s < 90 ? s.toFixed(s < 10 ? 1 : 0) + " s" : s < 5400 ? Math.round(s / 60) + " min" : Math.round(s / 3600) + " h";
 }
 function seconds(s) { return s < 10 ? s.toFixed(1) + " s" : s < 90 ? Math.round(s) + " s" : Math.round(s / 60) + " min"; }
@@ -109,6 +113,8 @@ async function refresh() {
     const response = await fetch("/v1/status", { cache: "no-cache" });
     if (!response.ok) throw new Error("HTTP " + response.status);
     const tag = response.headers.get("ETag");
+    const date = Date.parse(response.headers.get("Date") || "");
+    if (!isNaN(date)) serverOffset = Math.abs(date - Date.now()) > 2000 ? date - Date.now() : 0;
     if (tag !== lastTag || lastStatus === null) {
       lastStatus = await response.json();
       lastTag = tag;
@@ -194,7 +200,7 @@ function fillCard(card, p, status) {
   card.querySelector(".oldest").textContent = p.queue.depth > 0 ? seconds(p.queue.oldestWaitSeconds) : "—";
   card.querySelector(".fact.wait").classList.toggle("alert", p.queue.oldestWaitSeconds >= 10);
   const rates = p.decidedPerSecond;
-  card.querySelector(".rate").textContent = nf.format(Math.round(rates[rates.length - 1]));
+  card.querySelector(".rate").textContent = nf.format(Math.round(lastRate(rates)));
   card.querySelector(".spark").replaceChildren(sparkline(rates, status.window, "decided / s, last " + status.window.seconds / 60 + " min"));
   card.querySelector(".asof").textContent = map
     ? "seat map as the pass published it at " + (map.asOf || "").replace("T", " ").replace("Z", " UTC")
@@ -311,7 +317,7 @@ function sparkline(values, window, caption) {
 
 function renderPass(status) {
   const rates = status.decidedPerSecond;
-  document.getElementById("pass-rate").textContent = nf.format(Math.round(rates[rates.length - 1]));
+  document.getElementById("pass-rate").textContent = nf.format(Math.round(lastRate(rates)));
   document.getElementById("pass-last").textContent = ago(status.lastBatchEndedAtMillis);
   document.getElementById("pass-general").textContent = nf.format(status.generalQueue.depth);
   document.getElementById("pass-spark").replaceChildren(sparkline(rates, status.window, "all queues: decided / s"));

@@ -62,14 +62,20 @@ public enum LiveStatus {
     }
 
     /// The whole document. `batches` newest first (as the Redis list keeps them).
+    ///
+    /// Nothing in it depends on the clock but what is live (a waiting queue's age, the rate buckets, which move on
+    /// every `bucketSeconds`), so an idle sale renders the same bytes again and viewers get 304s; the time it was
+    /// built is the response's `Date` header.
     public static func json(
         nowMillis: Int64, performances: [PerformanceState], generalQueueDepth: Int, generalOldestAcceptedAtMillis: Int64?,
         fit: BatchCostModel.Fit?, batches: [BatchTiming]
     ) -> String {
-        let windowStart = nowMillis - Int64(windowSeconds) * 1000
-        let recent = batches.filter { $0.endedAtMillis >= windowStart && $0.endedAtMillis <= nowMillis }
-        var out = "{\"asOf\":\"\(Timestamp.iso8601(seconds: nowMillis / 1000))\",\"generatedAtMillis\":\(nowMillis)"
-        out += ",\"window\":{\"seconds\":\(windowSeconds),\"bucketSeconds\":\(bucketSeconds)}"
+        let bucketMillis = Int64(bucketSeconds) * 1000
+        // The buckets are aligned to whole multiples of their width; the last one holds now.
+        let windowEnd = (nowMillis / bucketMillis + 1) * bucketMillis
+        let windowStart = windowEnd - Int64(windowSeconds) * 1000
+        let recent = batches.filter { $0.endedAtMillis >= windowStart && $0.endedAtMillis < windowEnd }
+        var out = "{\"window\":{\"seconds\":\(windowSeconds),\"bucketSeconds\":\(bucketSeconds),\"endMillis\":\(windowEnd)}"
         if let fit {
             out += ",\"costModel\":{\"costPerRequestSeconds\":\(number(fit.costPerRequest, 9)),"
             out += "\"overheadSeconds\":\(number(fit.overhead, 6))}"
@@ -77,7 +83,7 @@ public enum LiveStatus {
             out += ",\"costModel\":null"
         }
         out += ",\"lastBatchEndedAtMillis\":" + (batches.first.map { "\($0.endedAtMillis)" } ?? "null")
-        out += ",\"decidedPerSecond\":" + rates(recent, nowMillis: nowMillis)
+        out += ",\"decidedPerSecond\":" + rates(recent, windowEnd: windowEnd)
         out += ",\"generalQueue\":" + queue(depth: generalQueueDepth, oldest: generalOldestAcceptedAtMillis, nowMillis: nowMillis)
         out += ",\"batches\":["
         for (index, batch) in batches.lazy.filter({ $0.size > 0 }).prefix(scatterBatches).enumerated() {
@@ -96,18 +102,18 @@ public enum LiveStatus {
             out += ",\"queue\":" + queue(depth: state.queueDepth, oldest: state.oldestAcceptedAtMillis, nowMillis: nowMillis)
             out += ",\"lastBatchEndedAtMillis\":"
                 + (batches.first { $0.queue == tag && $0.size > 0 }.map { "\($0.endedAtMillis)" } ?? "null")
-            out += ",\"decidedPerSecond\":" + rates(recent.filter { $0.queue == tag }, nowMillis: nowMillis)
+            out += ",\"decidedPerSecond\":" + rates(recent.filter { $0.queue == tag }, windowEnd: windowEnd)
             out += ",\"seatMap\":" + (state.seatMapJSON ?? "null") + "}"
         }
         return out + "]}"
     }
 
-    /// Decided requests per second in each bucket of the window, oldest bucket first; the last bucket ends now.
-    static func rates(_ batches: [BatchTiming], nowMillis: Int64) -> String {
+    /// Decided requests per second in each bucket of the window ending at `windowEnd`, oldest bucket first.
+    static func rates(_ batches: [BatchTiming], windowEnd: Int64) -> String {
         let buckets = windowSeconds / bucketSeconds
         var counts = [Int](repeating: 0, count: buckets)
         for batch in batches {
-            let age = nowMillis - batch.endedAtMillis
+            let age = windowEnd - 1 - batch.endedAtMillis
             guard age >= 0 else { continue }
             let bucket = buckets - 1 - Int(age / Int64(bucketSeconds * 1000))
             if bucket >= 0 { counts[bucket] += batch.decided }

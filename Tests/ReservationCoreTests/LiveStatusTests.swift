@@ -137,36 +137,39 @@ struct LiveStatusTests {
         #expect(LiveStatus.upcoming(performanceListJSON: "not json", nowSeconds: Fixture.now) == [])
     }
 
-    @Test("the status document: queues, rates per bucket, recent batches, the fit and each seat map")
+    @Test("the status document: queues, rates per aligned bucket, recent batches, the fit and each seat map")
     func statusDocument() throws {
-        let now = Fixture.now * 1000
+        let start = Fixture.now * 1000  // a multiple of 5 s: bucket 59 is [start, start + 5 s)
+        let now = start + 2_000
         let performance = LiveStatus.Upcoming(id: 7, title: "Gala", startsAt: "2026-12-01T20:00:00Z", seats: 45)
         let labels = Self.labels(seats: 45, sections: 2)
         var states = Array(repeating: "available", count: 45)
         states[3] = "held"
         let digest = try #require(SeatMapDigest(seatMapJSON: Array(Self.seatMapJSON(labels: labels, states: states).utf8)))
-        func batch(_ agoMillis: Int64, _ queue: QueueName, size: Int, done: Int) -> BatchTiming {
-            BatchTiming(endedAtMillis: now - agoMillis, queue: queue, size: size, seconds: 0.05, oldestWaitSeconds: 1.25,
+        func batch(_ at: Int64, _ queue: QueueName, size: Int, done: Int) -> BatchTiming {
+            BatchTiming(endedAtMillis: start + at, queue: queue, size: size, seconds: 0.05, oldestWaitSeconds: 1.25,
                         expired: 0, outcomes: [.reserve: ["done": done]])
         }
         // Newest first, as Redis keeps them.
         let batches = [
             batch(1_000, .performance(7), size: 50, done: 50),       // last bucket
-            batch(4_999, .performance(7), size: 25, done: 25),       // last bucket
-            batch(5_000, .performance(8), size: 10, done: 10),       // second to last, another performance
-            .expiry(queue: .performance(7), holds: 3, atMillis: now - 6_000),
-            batch(299_999, .performance(7), size: 5, done: 5),       // first bucket
-            batch(300_001, .performance(7), size: 100, done: 100),   // outside the window
+            batch(0, .performance(7), size: 25, done: 25),           // last bucket (its first millisecond)
+            batch(-1, .performance(8), size: 10, done: 10),          // the bucket before, another performance
+            .expiry(queue: .performance(7), holds: 3, atMillis: start - 3_000),
+            batch(-295_000, .performance(7), size: 5, done: 5),      // first bucket
+            batch(-295_001, .performance(7), size: 100, done: 100),  // outside the window
         ]
-        let json = LiveStatus.json(
-            nowMillis: now,
-            performances: [.init(performance: performance, seatMapJSON: digest.json, queueDepth: 12, oldestAcceptedAtMillis: now - 2_500)],
-            generalQueueDepth: 0, generalOldestAcceptedAtMillis: nil,
-            fit: BatchCostModel.Fit(costPerRequest: 0.000012, overhead: 0.035), batches: batches
-        )
-        let status = try Self.object(json)
-        #expect(status["asOf"] as? String == "2026-11-24T20:00:00Z")
-        #expect(status["lastBatchEndedAtMillis"] as? Int64 == now - 1_000)
+        func render(at now: Int64) -> String {
+            LiveStatus.json(
+                nowMillis: now,
+                performances: [.init(performance: performance, seatMapJSON: digest.json, queueDepth: 12, oldestAcceptedAtMillis: start - 500)],
+                generalQueueDepth: 0, generalOldestAcceptedAtMillis: nil,
+                fit: BatchCostModel.Fit(costPerRequest: 0.000012, overhead: 0.035), batches: batches
+            )
+        }
+        let status = try Self.object(render(at: now))
+        #expect(status["window"] as? [String: Int64] == ["seconds": 300, "bucketSeconds": 5, "endMillis": start + 5_000])
+        #expect(status["lastBatchEndedAtMillis"] as? Int64 == start + 1_000)
         let model = try #require(status["costModel"] as? [String: Double])
         #expect(model["costPerRequestSeconds"] == 0.000012 && model["overheadSeconds"] == 0.035)
         let all = try #require(status["decidedPerSecond"] as? [Double])
@@ -190,6 +193,21 @@ struct LiveStatusTests {
         let seatMap = try #require(gala["seatMap"] as? [String: Any])
         #expect(seatMap["counts"] as? [String: Int] == ["available": 44, "held": 1, "sold": 0])
         #expect((seatMap["states"] as? String)?.count == 45)
+    }
+
+    @Test("an idle sale renders the same bytes a second later (so viewers get 304), a waiting queue does not")
+    func stableWhenIdle() {
+        let performance = LiveStatus.Upcoming(id: 1, title: "Idle", startsAt: "2030-01-01T00:00:00Z", seats: 3)
+        func render(at now: Int64, waiting: Bool) -> String {
+            LiveStatus.json(
+                nowMillis: now,
+                performances: [.init(performance: performance, seatMapJSON: nil, queueDepth: waiting ? 1 : 0,
+                                     oldestAcceptedAtMillis: waiting ? 1_000 : nil)],
+                generalQueueDepth: 0, generalOldestAcceptedAtMillis: nil, fit: nil, batches: []
+            )
+        }
+        #expect(render(at: 10_000, waiting: false) == render(at: 14_999, waiting: false))
+        #expect(render(at: 10_000, waiting: true) != render(at: 11_000, waiting: true))
     }
 
     @Test("no fit, no batches, no seat map yet: nulls, zeros and empty lists, still valid JSON")

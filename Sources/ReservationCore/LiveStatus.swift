@@ -75,7 +75,8 @@ public enum LiveStatus {
         let windowEnd = (nowMillis / bucketMillis + 1) * bucketMillis
         let windowStart = windowEnd - Int64(windowSeconds) * 1000
         let recent = batches.filter { $0.endedAtMillis >= windowStart && $0.endedAtMillis < windowEnd }
-        var out = "{\"window\":{\"seconds\":\(windowSeconds),\"bucketSeconds\":\(bucketSeconds),\"endMillis\":\(windowEnd)}"
+        // The window's end is not written: it would change the bytes every bucket even when every count is 0.
+        var out = "{\"window\":{\"seconds\":\(windowSeconds),\"bucketSeconds\":\(bucketSeconds)}"
         if let fit {
             out += ",\"costModel\":{\"costPerRequestSeconds\":\(number(fit.costPerRequest, 9)),"
             out += "\"overheadSeconds\":\(number(fit.overhead, 6))}"

@@ -96,7 +96,12 @@ function svgEl(tag, attrs, text) {
   if (text !== undefined) node.textContent = text;
   return node;
 }
-function pct(n, total) { return total > 0 ? (100 * n / total).toFixed(1) + "%" : "0%"; }
+// One decimal; a share too small to show as 0.1% still reads as more than none.
+function pct(n, total) {
+  if (total <= 0) return "0%";
+  const share = 100 * n / total;
+  return n > 0 && share < 0.05 ? "<0.1%" : share.toFixed(1) + "%";
+}
 function serverNow() { return Date.now() + serverOffset; }
 // The last complete bucket (the newest one is still filling).
 function lastRate(rates) { return rates.length > 1 ? rates[rates.length - 2] : 0; }
@@ -194,8 +199,8 @@ function fillCard(card, p, status) {
     item.querySelector(".n").textContent = nf.format(counts[state]);
     item.querySelector(".p").textContent = "(" + pct(counts[state], total) + ")";
   }
-  card.querySelector(".bar .held").style.width = pct(counts.held, total);
-  card.querySelector(".bar .sold").style.width = pct(counts.sold, total);
+  card.querySelector(".bar .held").style.width = (total > 0 ? 100 * counts.held / total : 0) + "%";
+  card.querySelector(".bar .sold").style.width = (total > 0 ? 100 * counts.sold / total : 0) + "%";
   card.querySelector(".depth").textContent = nf.format(p.queue.depth);
   card.querySelector(".oldest").textContent = p.queue.depth > 0 ? seconds(p.queue.oldestWaitSeconds) : "—";
   card.querySelector(".fact.wait").classList.toggle("alert", p.queue.oldestWaitSeconds >= 10);
@@ -328,7 +333,7 @@ function renderPass(status) {
   document.getElementById("pass-scatter").replaceChildren(scatter(status.batches, model));
 }
 
-function tickLabel(v) { return v >= 10 || Number.isInteger(v) ? nf.format(Math.round(v)) : String(+v.toFixed(2)); }
+function tickLabel(v) { return nf.format(+v.toFixed(2)); }
 function niceMax(v) {
   if (v <= 0) return 1;
   const p = Math.pow(10, Math.floor(Math.log10(v)));

@@ -96,11 +96,13 @@ function svgEl(tag, attrs, text) {
   if (text !== undefined) node.textContent = text;
   return node;
 }
-// One decimal; a share too small to show as 0.1% still reads as more than none.
+// One decimal; a share too small to show as 0.1% still reads as more than none (and one just short of all, as less).
 function pct(n, total) {
   if (total <= 0) return "0%";
   const share = 100 * n / total;
-  return n > 0 && share < 0.05 ? "<0.1%" : share.toFixed(1) + "%";
+  if (n > 0 && share < 0.05) return "<0.1%";
+  if (n < total && share >= 99.95) return ">99.9%";
+  return share.toFixed(1) + "%";
 }
 function serverNow() { return Date.now() + serverOffset; }
 // The last complete bucket (the newest one is still filling).
@@ -334,6 +336,14 @@ function renderPass(status) {
 }
 
 function tickLabel(v) { return nf.format(+v.toFixed(2)); }
+// Round steps (1, 2 or 5 × a power of ten) from 0 to max, about four of them.
+function niceTicks(max) {
+  const raw = max / 4, p = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map(m => m * p).find(s => s >= raw * 0.999);
+  const ticks = [];
+  for (let v = 0; v <= max * 1.0001; v += step) ticks.push(+v.toFixed(6));
+  return ticks;
+}
 function niceMax(v) {
   if (v <= 0) return 1;
   const p = Math.pow(10, Math.floor(Math.log10(v)));
@@ -349,11 +359,14 @@ function scatter(batches, model) {
   if (model) maxMs = Math.max(maxMs, (model.costPerRequestSeconds * maxSize + model.overheadSeconds) * 1000);
   maxMs = niceMax(maxMs);
   const x = s => L + (s / maxSize) * (W - L - R), y = ms => H - B - (ms / maxMs) * (H - B - T);
-  for (let i = 0; i <= 4; i++) {
-    const vx = maxSize * i / 4, vy = maxMs * i / 4;
+  for (const vy of niceTicks(maxMs)) {
     svg.append(svgEl("line", { x1: L, x2: W - R, y1: y(vy), y2: y(vy), stroke: "#eef0f3" }));
     svg.append(svgEl("text", { x: L - 6, y: y(vy) + 4, "text-anchor": "end" }, tickLabel(vy)));
-    svg.append(svgEl("text", { x: x(vx), y: H - B + 14, "text-anchor": i === 4 ? "end" : "middle" }, tickLabel(vx)));
+  }
+  const xTicks = niceTicks(maxSize);
+  for (const vx of xTicks) {
+    const last = vx === xTicks[xTicks.length - 1] && x(vx) > W - R - 20;
+    svg.append(svgEl("text", { x: x(vx), y: H - B + 14, "text-anchor": last ? "end" : "middle" }, tickLabel(vx)));
   }
   svg.append(svgEl("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: "#9aa3ad" }));
   svg.append(svgEl("line", { x1: L, x2: L, y1: T, y2: H - B, stroke: "#9aa3ad" }));

@@ -163,7 +163,12 @@ def check_page_state(driver, base, performance, seats, label):
     for state in ("available", "held", "sold"):
         share = card.find_element(By.CSS_SELECTOR, f".count.{state} .p").text
         share_value = 100 * map_counts[state] / seats
-        expected = "(<0.1%)" if 0 < share_value < 0.05 else f"({share_value:.1f}%)"
+        if 0 < share_value < 0.05:
+            expected = "(<0.1%)"
+        elif map_counts[state] < seats and share_value >= 99.95:
+            expected = "(>99.9%)"
+        else:
+            expected = f"({share_value:.1f}%)"
         check(share == expected, f"{label}: {state} share shown as {expected}", f"page shows {share}")
     check(numbers["queue"] == entry["queue"]["depth"], f"{label}: queue depth {entry['queue']['depth']} shown",
           f"page shows {numbers['queue']}")

@@ -23,7 +23,8 @@ final class LiveStatusCache: Sendable {
 
     private struct ParsedSeatMap {
         let bytes: [UInt8]
-        let json: String
+        /// nil: these bytes are not a seat map (remembered, so they are neither parsed nor logged again).
+        let json: String?
     }
 
     private struct State {
@@ -100,14 +101,16 @@ final class LiveStatusCache: Sendable {
                 if let previous = known[performance.id], previous.bytes == bytes {
                     seatMaps[performance.id] = previous
                     seatMapJSON = previous.json
-                } else if let digest = SeatMapDigest(seatMapJSON: bytes) {
-                    let parsed = ParsedSeatMap(bytes: bytes, json: digest.json)
+                } else {
+                    let digest = SeatMapDigest(seatMapJSON: bytes)
+                    if digest == nil {
+                        logger.error("seat map cache is not in the shape of GET /v1/performances/{id}/seats; the live page shows this performance without seats until the pass publishes it again", metadata: [
+                            "performance": "\(performance.id)", "bytes": "\(bytes.count)",
+                        ])
+                    }
+                    let parsed = ParsedSeatMap(bytes: bytes, json: digest?.json)
                     seatMaps[performance.id] = parsed
                     seatMapJSON = parsed.json
-                } else {
-                    logger.error("seat map cache is not in the expected shape; the live page shows this performance without seats", metadata: [
-                        "performance": "\(performance.id)", "bytes": "\(bytes.count)",
-                    ])
                 }
             }
             performances.append(LiveStatus.PerformanceState(

@@ -5,9 +5,16 @@ import RedisStore
 import ReservationCore
 
 extension QueueVisit {
+    /// What one batch decided, for the batch history.
+    struct Processed {
+        var outcomes: [RequestKind: [String: Int]] = [:]
+        var expired = 0
+    }
+
     /// Takes → decides → commits → publishes one batch (nil: no requests, only holds due to expire). Requests the
     /// queue decided before (a batch handed out again) are published again from their records, never re-applied.
-    func process(_ batch: TakenBatch?) throws {
+    @discardableResult
+    func process(_ batch: TakenBatch?) throws -> Processed {
         var mark = context.clock.now
         var requests: [QueuedRequest] = []
         var seen: Set<RequestID> = []
@@ -36,7 +43,10 @@ extension QueueVisit {
         publication.unreadable = unreadable
         publication.asOf = context.nowSeconds
         var balances: [Int64: (Int64, Int64)] = [:]
+        var processed = Processed()
+        let outcomesBefore = context.summary.outcomes
         for part in parts {
+            processed.expired += part.plan.expiredCount
             publication.decided += part.plan.results
             publication.replayed += part.replayed
             publication.reservations += part.plan.created + part.plan.changed
@@ -66,6 +76,8 @@ extension QueueVisit {
             batches += 1
         }
         context.onBatch?(context.summary)
+        processed.outcomes = BatchTiming.outcomes(context.summary.outcomes, since: outcomesBefore)
+        return processed
     }
 
     /// Adds these reservations and balances, as MariaDB holds them now, to a publication.
@@ -167,10 +179,23 @@ extension QueueVisit {
 }
 
 extension MariaDBError {
-    /// The server refused what a statement carried (a constraint, a value, a packet too large) rather than failing
-    /// to run it: the same statement would fail again, so the batch is split to find the request behind it.
+    /// The server refused what a statement carried — a constraint, a value, a packet too large — rather than the
+    /// statement itself: the same batch would fail again, so it is split to find the request behind it. A schema
+    /// or permission error (an unknown column, a missing table) is no request's fault and is not here: it fails
+    /// the visit, logged, and rejects nothing.
     var isRefusalOfContent: Bool {
-        guard code >= 1000, code < 2000 || code >= 3000 else { return false }
-        return !isConnectionLost && !isDeadlockOrLockTimeout
+        Self.contentRefusals.contains(code)
     }
+
+    private static let contentRefusals: Set<UInt32> = [
+        1048,  // a column cannot be null
+        1062,  // duplicate entry for a unique key
+        1153,  // a packet larger than max_allowed_packet
+        1264, 1690,  // a value out of range
+        1265, 1292, 1366,  // a value truncated or of the wrong form
+        1406,  // data too long for a column
+        1451, 1452,  // a foreign key refused the row
+        3140,  // invalid JSON
+        4025,  // a CHECK constraint refused the row
+    ]
 }

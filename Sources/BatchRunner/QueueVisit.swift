@@ -30,6 +30,8 @@ final class QueueVisit {
     var generalOldestMillis: Int64?
     var seatsChanged = false
     var batches = 0
+    /// The visit's batches, for the batch history (the live page, `concert-batch report`).
+    var timings: [BatchTiming] = []
 
     init(context: PassContext, lease: QueueLease) {
         self.context = context
@@ -38,6 +40,7 @@ final class QueueVisit {
 
     /// Does the visit; returns the number of batches committed. The lease is the caller's to release.
     func run(deadline: ContinuousClock.Instant?) throws -> Int {
+        defer { context.record(timings) }
         try context.database.claimFence(queue: queue, token: lease.token, holder: lease.holder)
         try loadState()
         try republishUnfinishedCommits()
@@ -49,7 +52,7 @@ final class QueueVisit {
                 "requests": "\(leftovers.map(\.entries.count).reduce(0, +))",
             ])
             for batch in leftovers {
-                try process(batch)
+                try timed(batch) { try process(batch) }
                 try renew()
             }
         }
@@ -57,12 +60,14 @@ final class QueueVisit {
             if let deadline, context.clock.now >= deadline { break }
             let size = try context.nextBatchSize()
             let started = context.clock.now
+            let takenAt = context.nowMillis
             var mark = started
             let predicted = context.model.fit?.predictedSeconds(size: size)
             guard let batch = try context.queues.take(queue, fence: lease.token, limit: size) else { break }
             context.lap(.take, since: &mark)
-            try process(batch)
+            let processed = try process(batch)
             let seconds = (context.clock.now - started).seconds
+            note(batch, takenAt: takenAt, seconds: seconds, processed)
             if let predicted, batch.entries.count == size, seconds > 0 {
                 context.summary.predictionErrors.append(abs(predicted - seconds) / seconds)
             }
@@ -76,7 +81,8 @@ final class QueueVisit {
         }
         // Nothing waited, but holds are due: a batch of no requests expires them.
         if batches == 0, leftovers.isEmpty, let due = inventory?.nextDeadline, Reservation.millis(due) <= context.nowMillis {
-            try process(nil)
+            let expired = try process(nil).expired
+            if expired > 0 { timings.append(.expiry(queue: queue, holds: expired, atMillis: context.nowMillis)) }
         }
         // The queue's depth, read by the sweep next, must see this visit's batches finished.
         var mark = context.clock.now
@@ -101,6 +107,20 @@ final class QueueVisit {
         } else {
             performances = try context.database.performanceStarts()
         }
+    }
+
+    /// Processes a batch taken before this visit (left in flight), noting it in the history.
+    private func timed(_ batch: TakenBatch, _ body: () throws -> Processed) throws {
+        let (started, takenAt) = (context.clock.now, context.nowMillis)
+        let processed = try body()
+        note(batch, takenAt: takenAt, seconds: (context.clock.now - started).seconds, processed)
+    }
+
+    private func note(_ batch: TakenBatch, takenAt: Int64, seconds: Double, _ processed: Processed) {
+        var timing = BatchTiming(queue: queue, takenAtMillis: takenAt, seconds: seconds, entries: batch.entries,
+                                 outcomes: processed.outcomes)
+        timing.expired = processed.expired
+        timings.append(timing)
     }
 
     private func renew() throws {

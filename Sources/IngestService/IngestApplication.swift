@@ -36,6 +36,7 @@ public func buildApplication(
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: APIErrorMiddleware(routes: IntakeController.routes))
     controller.addRoutes(to: router)
+    StatusRoutes(cache: LiveStatusCache(queues: queues, logger: logger), logger: logger).addRoutes(to: router)  // GET /, /v1/status
     router.get("/metrics") { _, _ -> Response in
         Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -28,6 +28,8 @@ struct IntakeController: Sendable {
         (.get, "/v1/performances/:performanceId/seats"),
         (.get, "/healthz"),
         (.get, "/metrics"),
+        (.get, "/"),  // StatusRoutes: the live on-sale page
+        (.get, "/v1/status"),  // StatusRoutes: the JSON behind it
     ]
 
     func addRoutes(to router: Router<BasicRequestContext>) {

@@ -3,6 +3,7 @@ import BatchRunner
 import ConcertCommandLine
 import Foundation
 import Logging
+import MariaDBStore
 import RedisStore
 import ReservationCore
 
@@ -19,7 +20,7 @@ struct ConcertBatch: ParsableCommand {
             holds and leaves the others.
             Exit codes: 0 done (also when every queue was held by another process, for run), 1 failure, 2 usage error.
             """,
-        subcommands: [Run.self, Flush.self]
+        subcommands: [Run.self, Flush.self, Report.self]
     )
 
     static func main() { runCommandLine(ConcertBatch.self) }
@@ -94,6 +95,61 @@ extension ConcertBatch {
         func run() throws {
             let logger = bootstrapLogging(label: "concert-batch")
             try runPass(.flush(lockTimeoutSeconds: lockTimeout), configuration: options.configuration(), logger: logger, printSummary: true)
+        }
+    }
+}
+
+extension ConcertBatch {
+    /// `report --html FILE [--since ISO8601]`: Sources/BatchRunner/Report (reads MariaDB only).
+    struct Report: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write one self-contained HTML report (inline SVG charts) about the batches since a time.",
+            discussion: """
+                Reads MariaDB only (CONCERT_MARIADB_URL): the batch history in batch_log, performance titles and \
+                reservation states. Charts: batch size against batch time with the fitted line cost × n + overhead and its \
+                residuals, requests decided per second, outcomes by kind and reason, holds → payments → expiries, and \
+                the queues' oldest wait over time.
+                """
+        )
+
+        @Option(help: "The HTML file to write (replaced atomically).")
+        var html: String
+
+        @Option(help: "Start of the period, ISO 8601 such as 2026-11-24T18:00:00Z (default: 24 hours ago).")
+        var since: String?
+
+        func validate() throws {
+            if let since, Timestamp.parseISO8601(since) == nil {
+                throw ValidationError("--since must be ISO 8601, e.g. 2026-11-24T18:00:00Z or 2026-11-24T19:00:00+01:00")
+            }
+            guard !html.isEmpty else { throw ValidationError("--html needs a file name") }
+        }
+
+        func run() throws {
+            _ = bootstrapLogging(label: "concert-batch")
+            guard let text = ProcessInfo.processInfo.environment["CONCERT_MARIADB_URL"], !text.isEmpty else {
+                throw OperatorError("CONCERT_MARIADB_URL is not set (e.g. mariadb://concert:pw@127.0.0.1:3306/concert)")
+            }
+            let url: MariaDBURL
+            do { url = try MariaDBURL(parsing: text) } catch { throw OperatorError("CONCERT_MARIADB_URL: \(error)") }
+            let toMillis = Int64(Date().timeIntervalSince1970 * 1000)
+            let fromMillis = since.flatMap(Timestamp.parseISO8601).map { $0 * 1000 } ?? toMillis - 86_400_000
+            guard fromMillis < toMillis else { throw OperatorError("--since \(since ?? "") is in the future; pick a time before now") }
+            let database: ReservationDatabase
+            do {
+                database = ReservationDatabase(connection: try MariaDBConnection(url: url))
+            } catch {
+                throw OperatorError("MariaDB at \(url.socket ?? "\(url.host):\(url.port)") is unreachable: \(error)")
+            }
+            let input: BatchReport.Input
+            do {
+                input = try BatchReport.read(database: database, fromMillis: fromMillis, toMillis: toMillis)
+            } catch {
+                throw OperatorError("could not read the batch history: \(error) (has `concert-admin migrate` run?)")
+            }
+            let written = try BatchReport.write(input, to: html)
+            print("wrote \(html): \(written.batches) batches, \(written.decided) requests decided, "
+                + "\(Timestamp.iso8601(seconds: fromMillis / 1000)) to \(Timestamp.iso8601(seconds: toMillis / 1000)), \(written.bytes / 1024) KiB")
         }
     }
 }

@@ -267,7 +267,7 @@ extension IntegrationSuite {
             let token = try Stack.token(user: 1)
 
             for (method, path) in [
-                ("GET", "/"), ("GET", "/v1"), ("GET", "/v1/nothing"), ("GET", "/v1/performances/1"),
+                ("GET", "/index.html"), ("GET", "/v1"), ("GET", "/v1/nothing"), ("GET", "/v1/status/x"), ("GET", "/v1/performances/1"),
                 ("POST", "/v1/performances/1"), ("GET", "/v1/performances/1/seats/extra"), ("GET", "/v2/me/balance"),
                 ("GET", "/v1/me"), ("POST", "/v1/me/balance/charges/1"), ("GET", "/healthz/x"), ("GET", "/.env"),
             ] {
@@ -288,6 +288,8 @@ extension IntegrationSuite {
                 ("POST", "/v1/performances/1/seats", ["GET"]),
                 ("DELETE", "/v1/requests/g-00000000000000000000000000000000", ["GET"]),
                 ("POST", "/healthz", ["GET"]),
+                ("POST", "/", ["GET"]),  // the live page
+                ("DELETE", "/v1/status", ["GET"]),
             ] {
                 for token in [token, nil] {
                     let (status, headers, data) = try await ingest.raw(method, path, token: token)

@@ -50,6 +50,7 @@ enum Stack {
             SET FOREIGN_KEY_CHECKS = 0;
             TRUNCATE reservation_seats; TRUNCATE reservations; TRUNCATE seats; TRUNCATE performances;
             TRUNCATE batch_outcomes; TRUNCATE ledger; TRUNCATE balances; TRUNCATE queue_fences; TRUNCATE forwarded_requests;
+            TRUNCATE batch_log;
             UPDATE id_blocks SET next_id = 1 WHERE name = 'reservation';
             SET FOREIGN_KEY_CHECKS = 1;
             """)

@@ -13,14 +13,14 @@ import Testing
 /// the same, and no commit may be refused. Batches handed out again must replay, never decide twice.
 ///
 /// Runs in its own schema (`concert_diff`, made by ./deploy/local-stack). `CONCERT_DIFF_SEQUENCES` sets how many
-/// sequences (default 1,500); a failure prints its seed, and `CONCERT_DIFF_SEED=<seed>` replays that one alone.
+/// sequences (default 2,000); a failure prints its seed, and `CONCERT_DIFF_SEED=<seed>` replays that one alone.
 @Suite("The core and MariaDB agree", .serialized)
 struct CoreAgreementTests {
     @Test("random sequences decided by the core and committed through MariaDB in random batch splits")
     func randomSequences() throws {
         let environment = ProcessInfo.processInfo.environment
         let replay = environment["CONCERT_DIFF_SEED"].flatMap { UInt64($0) }
-        let count = replay == nil ? (environment["CONCERT_DIFF_SEQUENCES"].flatMap { Int($0) } ?? 1_500) : 1
+        let count = replay == nil ? (environment["CONCERT_DIFF_SEQUENCES"].flatMap { Int($0) } ?? 2_000) : 1
         var diffURL = try TestDatabase.url()
         diffURL.database = "concert_diff"
         let url = diffURL
@@ -214,10 +214,20 @@ private struct DifferentialWorld {
 
     mutating func push(_ request: QueuedRequest, into queue: QueueName) {
         var request = request
-        numbers[queue, default: 0] += 1
-        request.sequence = numbers[queue]!
+        if queue == .general {
+            // Every sequence shares the general queue, and Redis numbers its requests once, for all of them.
+            request.sequence = Self.generalNumbers.withLock { next in
+                next += 1
+                return next
+            }
+        } else {
+            numbers[queue, default: 0] += 1
+            request.sequence = numbers[queue]!
+        }
         queues[queue, default: []].append(request)
     }
+
+    static let generalNumbers = Mutex<Int64>(0)
 
     // MARK: Batches
 

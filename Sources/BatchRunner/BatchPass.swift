@@ -55,6 +55,7 @@ public final class BatchPass {
         let clock = context.clock
         let start = clock.now
         if let stored = try context.queues.loadCostModel() { context.model = BatchCostModel(serialized: stored) }
+        try CachePublisher(database: context.database, queues: context.queues).ensureBalancesComplete(now: context.nowSeconds)
         let deadline: ContinuousClock.Instant? = if case .run(let budget?) = mode { start + .seconds(budget) } else { nil }
         var waitingForHolders: ContinuousClock.Instant?
         var sweep = 0

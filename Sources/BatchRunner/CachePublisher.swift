@@ -28,6 +28,22 @@ public struct CachePublisher {
         try queues.publishPerformanceList(json: json, ids: upcoming.map(\.id))
     }
 
+    /// After Redis lost its data (or on first use), every balance MariaDB holds gets its cache, page by page, and
+    /// then the mark that says so: until then the ingest answers a missing balance with 503, not a wrong 0.
+    /// Nothing to do when the mark is there.
+    public func ensureBalancesComplete(now: Int64) throws {
+        guard try !queues.balancesComplete() else { return }
+        var after: Int64 = 0
+        while true {
+            let page = try database.balances(after: after, limit: 5_000)
+            guard let last = page.last else { break }
+            try queues.publishBalances(page.map { ($0.userID, $0.balance.balance, $0.balance.version) }, asOf: now)
+            after = last.userID
+        }
+        try queues.markBalancesComplete(asOf: now)
+    }
+
+    /// The seat map without a fence, for `concert-admin create-performance` (before any pass owns the queue).
     public func publishSeatMap(performance: Int64, now: Int64) throws {
         guard let json = try database.seatMapJSON(performance: performance, asOf: now) else { return }
         try queues.publishSeatMap(performance: performance, json: json)

@@ -223,6 +223,17 @@ public final class ReservationDatabase {
         return balances
     }
 
+    /// Every balance with a user id above `after`, in user order, at most `limit` (to walk them all in pages).
+    public func balances(after: Int64, limit: Int) throws -> [(userID: Int64, balance: VersionedBalance)] {
+        try connection.query(
+            "SELECT user_id, balance, version FROM balances WHERE user_id > ? ORDER BY user_id LIMIT ?",
+            [.int(after), .int(Int64(limit))]
+        ).compactMap { row in
+            guard let user = row[0].int, let balance = row[1].int else { return nil }
+            return (user, VersionedBalance(balance: balance, version: row[2].int ?? 0))
+        }
+    }
+
     // MARK: IN lists
 
     /// Splits values into IN lists of 1, 2, 4, … 512 placeholders, padding with the last value (harmless in IN),

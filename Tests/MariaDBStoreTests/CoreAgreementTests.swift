@@ -253,12 +253,7 @@ private struct DifferentialWorld {
             carried[performance] = try database.loadInventory(performance: performance)
         }
         let fence = queue == .general ? Self.generalFence : 1
-        let committed = try database.commit(
-            PendingBatch(queue: queue, fence: fence, requests: batch),
-            inventory: performance.flatMap { carried[$0] }, performances: starts
-        ) { requests, state, ids in
-            Allocator.decide(requests, from: queue, state: &state, ids: &ids, clock: clock, holdSeconds: Self.holdSeconds)
-        }
+        let committed = try commit(batch, queue: queue, fence: fence, performance: performance, clock: clock)
         guard committed.replayed.isEmpty, committed.replayedForwards.isEmpty else {
             throw Mismatch(description: "a fresh batch of \(queue) replayed \(committed.replayed.map(\.requestID))")
         }
@@ -287,12 +282,7 @@ private struct DifferentialWorld {
 
         // Now and then Redis hands the same batch out again (a lost finish): every request replays.
         if !batch.isEmpty, Int.random(in: 0..<8, using: &random) == 0 {
-            let again = try database.commit(
-                PendingBatch(queue: queue, fence: fence, requests: batch),
-                inventory: performance.flatMap { carried[$0] }, performances: starts
-            ) { requests, state, ids in
-                Allocator.decide(requests, from: queue, state: &state, ids: &ids, clock: clock, holdSeconds: Self.holdSeconds)
-            }
+            let again = try commit(batch, queue: queue, fence: fence, performance: performance, clock: clock)
             guard again.plan.results.isEmpty, again.plan.forwarded.isEmpty,
                   again.replayed.map(\.requestID) == plan.results.map(\.request.id),
                   again.replayedForwards.map(\.request.id) == plan.forwarded.map(\.1.id),
@@ -301,6 +291,26 @@ private struct DifferentialWorld {
                 throw Mismatch(description: "\(queue): a batch handed out again decided \(again.plan.results.count) requests anew")
             }
             try compareWithDatabase()
+        }
+    }
+
+    /// One batch through the real write path. Sequences run side by side and share the general queue, so a
+    /// transaction can lose a deadlock or a lock wait to another's, as concurrent passes do: like the pass, it is
+    /// tried again (InnoDB rolled it back; nothing here changed).
+    func commit(_ batch: [QueuedRequest], queue: QueueName, fence: Int64, performance: Int64?, clock: DecisionClock) throws -> CommittedBatch {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try database.commit(
+                    PendingBatch(queue: queue, fence: fence, requests: batch),
+                    inventory: performance.flatMap { carried[$0] }, performances: starts
+                ) { requests, state, ids in
+                    Allocator.decide(requests, from: queue, state: &state, ids: &ids, clock: clock, holdSeconds: Self.holdSeconds)
+                }
+            } catch let error as MariaDBError where error.isDeadlockOrLockTimeout && attempt < 10 {
+                continue
+            }
         }
     }
 

@@ -227,6 +227,27 @@ public final class PassQueues {
         return parts.dropFirst().map { $0.int ?? 0 }
     }
 
+    /// Writes balance caches (newest version wins), in one round trip.
+    public func publishBalances(_ balances: [(userID: Int64, balance: Int64, version: Int64)], asOf: Int64) throws(RedisError) {
+        let commands = setCaches(
+            balances.map { (RedisKeys.balance($0.userID), ReadCaches.balanceValue(balance: $0.balance, version: $0.version, asOf: asOf)) },
+            ttl: 0
+        )
+        guard !commands.isEmpty else { return }
+        for reply in try redis.pipeline(commands) {
+            if case .error(let message) = reply { throw RedisError(.server, message) }
+        }
+    }
+
+    /// Whether every balance has a cache in this Redis (see `RedisKeys.balancesComplete`).
+    public func balancesComplete() throws(RedisError) -> Bool {
+        try redis.command(["EXISTS", RedisKeys.balancesComplete]).int == 1
+    }
+
+    public func markBalancesComplete(asOf: Int64) throws(RedisError) {
+        _ = try redis.command(["SET", RedisKeys.balancesComplete, String(asOf)])
+    }
+
     /// The last commit of the queue whose publication finished (0 for none).
     public func publishedCommit(_ queue: QueueName) throws(RedisError) -> Int64 {
         try redis.command(["GET", RedisKeys.publishedCommit(queue)]).int ?? 0

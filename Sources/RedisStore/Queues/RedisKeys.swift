@@ -55,6 +55,9 @@ public enum RedisKeys {
     public static func reservation(_ id: Int64) -> String { "concert:reservation:\(id)" }
     /// A user's balance cache (`GET /v1/me/balance`): see `ReadCaches`.
     public static func balance(_ user: Int64) -> String { "concert:balance:\(user)" }
+    /// Set (to the time, in seconds) once every balance MariaDB holds has a cache in this Redis: from then on a
+    /// user without one never charged (balance 0). Missing after Redis lost its data, until a pass rebuilds them.
+    public static let balancesComplete = "concert:balances-complete"
     /// The batch cost model's recent samples and fit, kept between runs and read by the ingest for ETAs.
     public static let costModel = "concert:batch:cost-model"
 }

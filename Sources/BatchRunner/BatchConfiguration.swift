@@ -24,6 +24,9 @@ public struct BatchConfiguration: Sendable {
     public var holder: String = PassIdentity.make()
     /// The clock decisions read (hold deadlines, expiry); tests put a fake one here.
     public var clock = PassClock.system
+    /// Asked between batches: true once the process should stop (SIGTERM from systemd or an operator) — the pass
+    /// then takes no new batch, finishes what it committed, gives its leases back and ends as if its budget were spent.
+    public var shouldStop: @Sendable () -> Bool = { false }
 
     public init(redisURL: RedisURL, mariaDBURL: MariaDBURL, holdSeconds: Int64, metricsFile: String?) {
         self.redisURL = redisURL

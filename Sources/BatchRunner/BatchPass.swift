@@ -66,10 +66,15 @@ public final class BatchPass {
             var heldElsewhere: [QueueName] = []
             for queue in queues {
                 if let deadline, sweep > 1, clock.now >= deadline { break }
+                if context.configuration.shouldStop() { break }
                 if try !visit(queue, deadline: sweep > 1 ? deadline : nil) { heldElsewhere.append(queue) }
             }
             let progressed = (context.summary.batches, context.summary.expired) != before
             if let deadline, clock.now >= deadline { break }
+            if context.configuration.shouldStop() {
+                context.logger.notice("asked to stop: no new batch taken; what was committed is published")
+                break
+            }
             if progressed {
                 waitingForHolders = nil
                 continue

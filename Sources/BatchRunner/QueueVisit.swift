@@ -58,6 +58,7 @@ final class QueueVisit {
         }
         while batches < Self.batchesPerVisit {
             if let deadline, context.clock.now >= deadline { break }
+            if context.configuration.shouldStop() { break }
             let size = try context.nextBatchSize()
             let started = context.clock.now
             let takenAt = context.nowMillis

@@ -6,6 +6,7 @@ import Logging
 import MariaDBStore
 import RedisStore
 import ReservationCore
+import Synchronization
 
 @main
 struct ConcertBatch: ParsableCommand {
@@ -154,10 +155,23 @@ extension ConcertBatch {
     }
 }
 
+/// Set by SIGTERM or SIGINT (systemd stopping the unit, an operator's Ctrl-C): the pass stops after the batch it is
+/// on, publishes what it committed and gives its leases back, instead of dying with work in flight.
+let stopRequested = Atomic<Bool>(false)
+
+func stopOnTerminationSignals() {
+    for signalNumber in [SIGTERM, SIGINT] {
+        signal(signalNumber) { _ in stopRequested.store(true, ordering: .relaxed) }
+    }
+}
+
 /// Runs one pass and always writes the metrics file afterwards, also after a failure (then with the failure
 /// counted and the last-success time unchanged); a metrics problem is logged, never fails the pass.
 func runPass(_ mode: BatchPass.Mode, configuration: BatchConfiguration, logger: Logger, printSummary: Bool) throws {
     let started = Date()
+    var configuration = configuration
+    stopOnTerminationSignals()
+    configuration.shouldStop = { stopRequested.load(ordering: .relaxed) }
     var pass: BatchPass?
     var outcome: Result<BatchPass.Result, any Error>
     do {

@@ -25,14 +25,18 @@ extension IntegrationSuite {
         /// After a stall: every request has exactly one outcome in MariaDB and one matching terminal status in
         /// Redis, no queue holds an entry twice or has work left, and `verify` is clean.
         static func expectDecidedOnce(_ requests: [QueuedRequest]) throws {
+            try expectDecidedOnce(ids: requests.map(\.id))
+        }
+
+        static func expectDecidedOnce(ids: [RequestID]) throws {
             let db = try Stack.database()
             let twice = try db.query("SELECT request_id, COUNT(*) FROM request_outcomes GROUP BY request_id HAVING COUNT(*) > 1")
             #expect(twice.isEmpty, "decided twice: \(twice.prefix(5))")
-            #expect(try db.query("SELECT COUNT(*) FROM request_outcomes").first?.first?.int == Int64(requests.count))
+            #expect(try db.query("SELECT COUNT(*) FROM request_outcomes").first?.first?.int == Int64(ids.count))
             let recorded = Dictionary(uniqueKeysWithValues: try db.query("SELECT request_id, status_json FROM request_outcomes")
                 .compactMap { row in row[0].text.flatMap(RequestID.init).map { ($0, row[1].text ?? "") } })
             var mismatched = 0
-            for (id, status) in try Stack.statuses(requests.map(\.id)) {
+            for (id, status) in try Stack.statuses(ids) {
                 guard case .final(_, let json) = status, json == recorded[id] else { mismatched += 1; continue }
             }
             #expect(mismatched == 0, "statuses that disagree with MariaDB")

@@ -22,12 +22,32 @@ enum Stack {
         return value
     }
 
+    /// Which servers a test talks to: the single Redis and MariaDB, or the scaled-out shape (`CONCERT_CLUSTER_REDIS_URL`,
+    /// a Redis Cluster, and `CONCERT_CLUSTER_MARIADB_URL`, the Galera nodes). Set for a test's whole task with
+    /// `Stack.$target.withValue(.cluster) { … }`: every helper and every process started then uses it.
+    enum Target: Sendable { case single, cluster }
+    @TaskLocal static var target = Target.single
+
+    static func redisURL() throws -> String {
+        try environment(target == .cluster ? "CONCERT_CLUSTER_REDIS_URL" : "CONCERT_REDIS_URL")
+    }
+
+    static func mariaDBURL() throws -> String {
+        try environment(target == .cluster ? "CONCERT_CLUSTER_MARIADB_URL" : "CONCERT_MARIADB_URL")
+    }
+
+    /// What a started process needs in its environment to use the target's servers.
+    static func targetEnvironment() throws -> [String: String] {
+        guard target == .cluster else { return [:] }
+        return ["CONCERT_REDIS_URL": try redisURL(), "CONCERT_MARIADB_URL": try mariaDBURL()]
+    }
+
     static func redis() throws -> any RedisCommanding {
-        try connectRedis(url: try RedisURL(parsing: try environment("CONCERT_REDIS_URL")))
+        try connectRedis(url: try RedisURL(parsing: try redisURL()))
     }
 
     static func database() throws -> MariaDBConnection {
-        try MariaDBConnection(url: try MariaDBURL(parsing: try environment("CONCERT_MARIADB_URL")))
+        try MariaDBConnection(url: try MariaDBURL(parsing: try mariaDBURL()))
     }
 
     static func token(user: Int64, ttl: Int64 = 3600) throws -> String {
@@ -119,6 +139,7 @@ enum Stack {
         process.executableURL = try executable(name)
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
+        environment.merge(try targetEnvironment()) { $1 }
         environment.merge(extra) { $1 }
         process.environment = environment
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("concert-it-\(UUID().uuidString)")
@@ -146,6 +167,7 @@ enum Stack {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/time")
         process.arguments = ["-f", "timed: %e %M", try executable(name).path] + arguments
         var merged = ProcessInfo.processInfo.environment
+        merged.merge(try targetEnvironment()) { $1 }
         merged.merge(environment) { $1 }
         process.environment = merged
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("concert-timed-\(UUID().uuidString)")

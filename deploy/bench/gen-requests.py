@@ -139,6 +139,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--kind", choices=["reserve", "charge"], default="reserve")
+    parser.add_argument("--holds", action="store_true",
+                        help="nearly every reservation becomes a hold: each takes the next 1-2 free seats (no contention), "
+                             "each buyer makes two (at most 4 seats); --users defaults to count / 2")
     parser.add_argument("--performance", type=int, default=1, help="performance id of the reservations")
     parser.add_argument("--count", type=int, default=1000, help="reservations to write (charges: one per user)")
     parser.add_argument("--seats", type=int, default=100000, help="seats of the performance (ids 1..seats)")
@@ -169,7 +172,7 @@ def main():
     rng = random.Random(args.seed)
     if args.kind == "reserve":
         tag, count = "p%d" % args.performance, args.count
-        users = args.users or max(1, count // 3)
+        users = args.users or max(1, count // (2 if args.holds else 3))
     else:
         tag, count = "g", args.users or args.count
         users = count
@@ -191,9 +194,16 @@ def main():
     out.write(command("SCRIPT", "LOAD", script))
     out.write(command("SADD", "concert:queues", tag))
     chunk = []
+    next_seat = 1
     for i in range(count):
         request_id = "%s-%032x" % (tag, rng.getrandbits(128))
-        if args.kind == "reserve":
+        if args.kind == "reserve" and args.holds:
+            user = args.first_user + i % users
+            want = 1 + (rng.random() < 0.5)
+            seats = range(next_seat, min(next_seat + want, args.seats + 1))
+            next_seat += want
+            entry_head = render_head(request_id, "reserve", user, args.performance, 0, 0)
+        elif args.kind == "reserve":
             user = args.first_user + rng.randrange(users)
             section = min(bisect.bisect_left(cumulative, rng.random() * total), sections - 1)
             size = min(per_section, args.seats - section * per_section)

@@ -47,16 +47,23 @@ extension IntegrationSuite {
 
         /// Owner A is paused (SIGSTOP) in the middle of its work with a 1 s lease; B takes the queues over and
         /// drains them; then A is resumed, wakes believing it owns them, and every write it tries is refused.
-        @Test func ownerPausedPastItsLeaseDecidesNothingTwice() async throws {
+        /// Queues the stall workload and starts owner A (1 s lease, batches of 3); returns once A has decided some.
+        static func startOwnerA() async throws -> (requests: [QueuedRequest], a: Stack.RunningProcess) {
             try Stack.reset()
             let performance = try Stack.createPerformance(seats: 100)
             let requests = Self.stallWorkload(performance: performance)
             #expect(try BulkIntake(redis: try Stack.redis()).enqueue(requests) == 200)
-            let environment = ["CONCERT_LOCK_LEASE_SECONDS": "1"]
-
-            let a = try Stack.start("concert-batch", ["flush", "--batch-size", "3"], environment: environment)
-            defer { a.kill(SIGCONT) }  // never leave a paused process holding locks behind a failed expectation
+            let a = try Stack.start("concert-batch", ["flush", "--batch-size", "3"], environment: lease)
             try await Stack.waitForOutcomes(atLeast: 12, in: try Stack.database())
+            return (requests, a)
+        }
+
+        static let lease = ["CONCERT_LOCK_LEASE_SECONDS": "1"]
+
+        @Test func ownerPausedPastItsLeaseDecidesNothingTwice() async throws {
+            let (requests, a) = try await Self.startOwnerA()
+            let environment = Self.lease
+            defer { a.kill(SIGCONT) }  // never leave a paused process holding locks behind a failed expectation
             a.kill(SIGSTOP)
             try await Task.sleep(for: .milliseconds(1_500))
             let b = try Stack.run("concert-batch", ["flush", "--lock-timeout", "30"], environment: environment)
@@ -70,14 +77,8 @@ extension IntegrationSuite {
         /// Owner A stalls inside its batch transaction (a table lock holds its INSERT of the batch record) past its
         /// lease. B ends A's open transaction (KILL) to claim the queue's fence row, and A's retry is refused by it.
         @Test func ownerStalledInsideItsTransactionIsEnded() async throws {
-            try Stack.reset()
-            let performance = try Stack.createPerformance(seats: 100)
-            let requests = Self.stallWorkload(performance: performance)
-            #expect(try BulkIntake(redis: try Stack.redis()).enqueue(requests) == 200)
-            let environment = ["CONCERT_LOCK_LEASE_SECONDS": "1"]
-
-            let a = try Stack.start("concert-batch", ["flush", "--batch-size", "3"], environment: environment)
-            try await Stack.waitForOutcomes(atLeast: 12, in: try Stack.database())
+            let (requests, a) = try await Self.startOwnerA()
+            let environment = Self.lease
             let lock = try Stack.database()
             try lock.executeScript("LOCK TABLES batch_outcomes WRITE")
             defer { try? lock.executeScript("UNLOCK TABLES") }

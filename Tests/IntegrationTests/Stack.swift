@@ -135,8 +135,13 @@ enum Stack {
 
     /// Starts an executable with output going to files (so a chatty child never blocks on a full pipe).
     static func start(_ name: String, _ arguments: [String], environment extra: [String: String] = [:]) throws -> RunningProcess {
+        try launch(try executable(name), arguments, environment: extra)
+    }
+
+    /// Starts any program with the target's environment and `extra`, its output in files.
+    static func launch(_ program: URL, _ arguments: [String], environment extra: [String: String]) throws -> RunningProcess {
         let process = Process()
-        process.executableURL = try executable(name)
+        process.executableURL = program
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment.merge(try targetEnvironment()) { $1 }
@@ -163,23 +168,10 @@ enum Stack {
     /// Runs an executable under `/usr/bin/time`: its result, wall seconds and peak RSS in KiB.
     static func runTimed(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws
         -> (process: ProcessResult, seconds: Double, kilobytes: Double) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/time")
-        process.arguments = ["-f", "timed: %e %M", try executable(name).path] + arguments
-        var merged = ProcessInfo.processInfo.environment
-        merged.merge(try targetEnvironment()) { $1 }
-        merged.merge(environment) { $1 }
-        process.environment = merged
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("concert-timed-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let out = directory.appendingPathComponent("stdout")
-        let err = directory.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        try process.run()
-        let result = RunningProcess(process: process, stdoutFile: out, stderrFile: err).wait()
+        let result = try launch(
+            URL(fileURLWithPath: "/usr/bin/time"), ["-f", "timed: %e %M", try executable(name).path] + arguments,
+            environment: environment
+        ).wait()
         let timing = result.stderr.split(separator: "\n").last { $0.hasPrefix("timed: ") } ?? ""
         let parts = timing.dropFirst("timed: ".count).split(separator: " ")
         guard parts.count == 2, let seconds = Double(parts[0]), let kilobytes = Double(parts[1]) else {

@@ -128,9 +128,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "ReservationCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "BatchRunnerTests", dependencies: ["BatchRunner", "MariaDBStore", "RedisStore", "ReservationCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["IngestService", "BatchRunner", "MariaDBStore", "RedisStore", "TokenAuth", "ReservationCore"],
+            dependencies: [
+                "IngestService", "BatchRunner", "MariaDBStore", "RedisStore", "TokenAuth", "ReservationCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -46,6 +46,22 @@ public final class BatchPass {
         live = LiveQueues(queues: context.queues, database: context.database, holder: configuration.holder)
     }
 
+    /// Called about every `checkpointInterval` during a run, between visits (the metrics file is written then).
+    public var onCheckpoint: ((BatchPass) -> Void)?
+    public static let checkpointInterval: Duration = .seconds(15)
+    private var lastCheckpoint: ContinuousClock.Instant?
+
+    private func checkpointIfDue() {
+        let now = context.clock.now
+        guard let last = lastCheckpoint else {
+            lastCheckpoint = now
+            return
+        }
+        guard now - last >= Self.checkpointInterval else { return }
+        lastCheckpoint = now
+        onCheckpoint?(self)
+    }
+
     public var currentSummary: PassSummary { context.summary }
     public var costModel: BatchCostModel { context.model }
 
@@ -67,6 +83,7 @@ public final class BatchPass {
             for queue in queues {
                 if let deadline, sweep > 1, clock.now >= deadline { break }
                 if context.configuration.shouldStop() { break }
+                checkpointIfDue()
                 if try !visit(queue, deadline: sweep > 1 ? deadline : nil) { heldElsewhere.append(queue) }
             }
             let progressed = (context.summary.batches, context.summary.expired) != before
@@ -82,6 +99,7 @@ public final class BatchPass {
             // Nothing more to do now: the queues are empty, or what is left belongs to other processes.
             if let deadline {
                 try waitForWork(until: deadline, heldElsewhere: !heldElsewhere.isEmpty)
+                checkpointIfDue()
                 continue
             }
             guard case .flush(let timeout) = mode, !heldElsewhere.isEmpty else { break }

@@ -2,12 +2,14 @@ import Foundation
 import ReservationCore
 
 /// The Prometheus textfile the node_exporter textfile collector reads, replaced atomically (temporary file in
-/// the same folder, then rename) after every run, failed ones included.
+/// the same folder, then rename) after every run, failed ones included, and every 15 s during a long run.
 ///
 /// Counters (`_total`) must keep growing across runs of a one-shot job, so the previous file is the state:
-/// its counter values are read back and this run's counts are added. If the file is lost, the counters
-/// restart from zero, which Prometheus's `rate()` treats as an ordinary counter reset.
-public struct MetricsFile {
+/// its counter values are read back and what this run counted since its last write is added. Several batch
+/// processes of one machine share the file, so each read-modify-write holds an exclusive lock (`<file>.lock`).
+/// If the file is lost, the counters restart from zero, which Prometheus's `rate()` treats as an ordinary
+/// counter reset.
+public struct MetricsFile: Sendable {
     public let path: String
 
     public init(path: String) {
@@ -25,12 +27,36 @@ public struct MetricsFile {
         }
     }
 
-    /// Writes the file for a run. `summary` is nil for a run that failed before it counted anything; `model` nil
-    /// or without a fit, and `queues` nil, keep the previous file's values.
-    public func write(summary: PassSummary?, failed: Bool, durationSeconds: Double, model: BatchCostModel?,
+    /// When the file is written: during a run (a checkpoint: the pass is alive and working), or at its end.
+    public enum Moment: Sendable {
+        case checkpoint
+        case runEnded(failed: Bool, durationSeconds: Double)
+    }
+
+    /// Writes the file. `summary` is what this run has counted so far (nil for a run that failed before it counted
+    /// anything) and `written` what an earlier write of this run already added; `model` nil or without a fit, and
+    /// `queues` nil, keep the previous file's values.
+    public func write(summary: PassSummary?, since written: PassSummary?, at moment: Moment, model: BatchCostModel?,
                       queues: [QueueGauge]?, now: Double) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        let lock = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard lock >= 0 else {
+            throw ConfigurationError("cannot open \(path).lock: \(String(cString: strerror(errno)))")
+        }
+        defer { close(lock) }  // closing releases the lock
+        guard flock(lock, LOCK_EX) == 0 else {
+            throw ConfigurationError("cannot lock \(path).lock: \(String(cString: strerror(errno)))")
+        }
         let previous = (try? String(contentsOfFile: path, encoding: .utf8)).map(Self.parse) ?? [:]
         func total(_ key: String, adding value: Double) -> Double { (previous[key] ?? 0) + value }
+        func added(_ value: (PassSummary) -> Int) -> Double {
+            Double((summary.map(value) ?? 0) - (written.map(value) ?? 0))
+        }
+        let ended: (failed: Bool, seconds: Double)? = if case .runEnded(let failed, let seconds) = moment { (failed, seconds) } else { nil }
+        let failed = ended?.failed ?? false
 
         var out = ""
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
@@ -39,14 +65,17 @@ public struct MetricsFile {
         }
 
         let lastSuccess = failed ? (previous["concert_batch_last_success_timestamp_seconds"] ?? 0) : now
-        metric("concert_batch_last_success_timestamp_seconds", "gauge", "When the last successful run ended (Unix seconds).",
+        metric("concert_batch_last_success_timestamp_seconds", "gauge",
+               "When a run last ended successfully, or a running pass last checked in (every 15 s) (Unix seconds).",
                [("", lastSuccess)])
         metric("concert_batch_last_run_timestamp_seconds", "gauge", "When the last run ended, successful or not (Unix seconds).",
-               [("", now)])
-        metric("concert_batch_last_run_duration_seconds", "gauge", "How long the last run took.", [("", durationSeconds)])
-        metric("concert_batch_last_run_success", "gauge", "1 if the last run succeeded, else 0.", [("", failed ? 0 : 1)])
+               [("", ended == nil ? previous["concert_batch_last_run_timestamp_seconds"] ?? 0 : now)])
+        metric("concert_batch_last_run_duration_seconds", "gauge", "How long the last run took.",
+               [("", ended?.seconds ?? previous["concert_batch_last_run_duration_seconds"] ?? 0)])
+        metric("concert_batch_last_run_success", "gauge", "1 if the last run succeeded, else 0.",
+               [("", ended.map { $0.failed ? 0 : 1 } ?? previous["concert_batch_last_run_success"] ?? 1)])
         metric("concert_batch_runs_total", "counter", "Runs, by result.", [
-            ("{result=\"success\"}", total("concert_batch_runs_total{result=\"success\"}", adding: failed ? 0 : 1)),
+            ("{result=\"success\"}", total("concert_batch_runs_total{result=\"success\"}", adding: ended != nil && !failed ? 1 : 0)),
             ("{result=\"failure\"}", total("concert_batch_runs_total{result=\"failure\"}", adding: failed ? 1 : 0)),
         ])
 
@@ -55,15 +84,19 @@ public struct MetricsFile {
         for (key, value) in previous where key.hasPrefix("concert_batch_requests_total{") { requestSeries[key] = value }
         for (kind, byOutcome) in summary?.outcomes ?? [:] {
             for (outcome, count) in byOutcome {
-                requestSeries["concert_batch_requests_total{kind=\"\(kind.rawValue)\",outcome=\"\(outcome)\"}", default: 0] += Double(count)
+                let before = written?.outcomes[kind]?[outcome] ?? 0
+                requestSeries["concert_batch_requests_total{kind=\"\(kind.rawValue)\",outcome=\"\(outcome)\"}", default: 0] += Double(count - before)
             }
         }
         metric("concert_batch_requests_total", "counter", "Requests decided by the batch pass, by kind and outcome (done or a rejection reason).",
                requestSeries.sorted { $0.key < $1.key }.map { (String($0.key.dropFirst("concert_batch_requests_total".count)), $0.value) })
         metric("concert_batch_batches_total", "counter", "Batches committed.",
-               [("", total("concert_batch_batches_total", adding: Double(summary?.batches ?? 0)))])
+               [("", total("concert_batch_batches_total", adding: added(\.batches)))])
         metric("concert_batch_holds_expired_total", "counter", "Holds expired by the pass.",
-               [("", total("concert_batch_holds_expired_total", adding: Double(summary?.expired ?? 0)))])
+               [("", total("concert_batch_holds_expired_total", adding: added(\.expired)))])
+        metric("concert_batch_queue_failures_total", "counter",
+               "Queue visits that failed (logged with the queue and the error); the pass went on with the other queues.",
+               [("", total("concert_batch_queue_failures_total", adding: added(\.queueFailures)))])
         metric("concert_batch_batch_size", "gauge", "Size of the last batch of the last run.", [("", Double(summary?.lastBatchSize ?? 0))])
 
         let fit = model?.fit
@@ -86,11 +119,8 @@ public struct MetricsFile {
                queues?.map { ("{performance=\"\($0.performanceID)\"}", $0.oldestAgeSeconds) }
                    ?? previousSeries("concert_queue_oldest_age_seconds"))
 
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        }
-        // Leftovers of runs killed mid-write (not *.prom, so the collector ignores them, but they pile up).
+        // Leftovers of runs killed mid-write (not *.prom, so the collector ignores them, but they pile up); no other
+        // process writes now (we hold the lock).
         let base = (path as NSString).lastPathComponent
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory)) ?? []
         where name.hasPrefix(base + ".tmp.") {

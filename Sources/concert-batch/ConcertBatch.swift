@@ -174,6 +174,7 @@ func runPass(_ mode: BatchPass.Mode, configuration: BatchConfiguration, logger: 
     configuration.shouldStop = { stopRequested.load(ordering: .relaxed) }
     var pass: BatchPass?
     var outcome: Result<BatchPass.Result, any Error>
+    var written: PassSummary?  // what the metrics file has of this run already
     do {
         let created = try BatchPass(configuration: configuration, logger: logger)
         pass = created
@@ -185,6 +186,20 @@ func runPass(_ mode: BatchPass.Mode, configuration: BatchConfiguration, logger: 
             FileHandle.standardError.write(Data(
                 "flush: \(summary.decided + summary.replayed) requests in \(summary.batches) batches, \(Int(rate)) requests/s\n".utf8
             ))
+        }
+        // During a long run (the timer's 55 s), the metrics file is written every 15 s too: queue gauges stay fresh
+        // and the staleness alert sees a working pass.
+        created.onCheckpoint = { pass in
+            guard let path = configuration.metricsFile else { return }
+            do {
+                try MetricsFile(path: path).write(
+                    summary: pass.currentSummary, since: written, at: .checkpoint, model: pass.costModel,
+                    queues: try pass.queueGauges(), now: Date().timeIntervalSince1970
+                )
+                written = pass.currentSummary
+            } catch {
+                logger.error("could not write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])
+            }
         }
         outcome = .success(try created.execute(mode))
     } catch {
@@ -199,9 +214,14 @@ func runPass(_ mode: BatchPass.Mode, configuration: BatchConfiguration, logger: 
             let failed: Bool = if case .failure = outcome { true } else { false }
             // After a failure the queue gauges may be unreadable (the server that failed); the file then keeps
             // the last known values rather than dropping the series the alerts watch.
+            let gauges: [MetricsFile.QueueGauge]?
+            do { gauges = try pass?.queueGauges() } catch {
+                logger.warning("queue gauges unreadable; the metrics file keeps their last values", metadata: ["error": "\(error)"])
+                gauges = nil
+            }
             try MetricsFile(path: path).write(
-                summary: pass?.currentSummary, failed: failed, durationSeconds: duration, model: pass?.costModel,
-                queues: try? pass?.queueGauges(), now: Date().timeIntervalSince1970
+                summary: pass?.currentSummary, since: written, at: .runEnded(failed: failed, durationSeconds: duration),
+                model: pass?.costModel, queues: gauges, now: Date().timeIntervalSince1970
             )
         } catch {
             logger.error("could not write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])

@@ -150,18 +150,18 @@ extension QueueVisit {
     private func commitOnce(_ requests: [QueuedRequest], clock: DecisionClock) throws -> CommittedBatch {
         let queue = self.queue
         let holdSeconds = context.configuration.holdSeconds
-        let timer = context.clock
-        var deciding = Duration.zero
         let committed = try context.database.commit(
             PendingBatch(queue: queue, fence: lease.token, requests: requests), inventory: inventory, performances: performances
         ) { requests, state, ids in
-            let started = timer.now
-            defer { deciding += timer.now - started }
-            return Allocator.decide(requests, from: queue, state: &state, ids: &ids, clock: clock, holdSeconds: holdSeconds)
+            Allocator.decide(requests, from: queue, state: &state, ids: &ids, clock: clock, holdSeconds: holdSeconds)
         }
         // The decision's share of the transaction's time, moved from `store` (where the caller counts it) to `decide`.
-        context.summary.stageSeconds[.decide, default: 0] += deciding.seconds
-        context.summary.stageSeconds[.store, default: 0] -= deciding.seconds
+        let deciding = committed.timings.seconds[.decide] ?? 0
+        context.summary.stageSeconds[.decide, default: 0] += deciding
+        context.summary.stageSeconds[.store, default: 0] -= deciding
+        for (step, seconds) in committed.timings.seconds where step != .decide {
+            context.summary.storeSeconds[step.rawValue, default: 0] += seconds
+        }
         if performanceID != nil { inventory = committed.state.inventory }
         return committed
     }

@@ -33,7 +33,11 @@ public struct PassSummary: Sendable {
     /// `publishWait` is the time the pass waited for it.
     public enum Stage: String, CaseIterable, Sendable {
         case take, parse, decide, store, publishWait = "wait for publish"
+        /// Per visit rather than per batch: claiming the queue and loading its performance, and the seat map.
+        case claim = "claim and load", seatMap = "seat map"
     }
+    /// Seconds of the `store` stage by step of the batch transaction (fence, reads, reservation rows, …).
+    public var storeSeconds: [String: Double] = [:]
     /// Seconds the publisher thread spent publishing, overlapped with the stages above.
     public var publishingSeconds: Double = 0
 
@@ -95,6 +99,11 @@ public struct PassSummary: Sendable {
             }
             lines.append("time in batch stages: " + parts.joined(separator: ", ") + " of \(String(format: "%.2f", staged)) s"
                 + "; publishing overlapped: \(String(format: "%.2f", publishingSeconds)) s")
+        }
+        let stored = storeSeconds.values.reduce(0, +)
+        if stored > 0 {
+            let parts = storeSeconds.sorted { $0.value > $1.value }.map { "\($0.key) \(String(format: "%.0f", $0.value / stored * 100))%" }
+            lines.append("time in the store (MariaDB): " + parts.joined(separator: ", ") + " of \(String(format: "%.2f", stored)) s")
         }
         lines.append("duration: \(String(format: "%.3f", seconds)) s, \(String(format: "%.0f", rate)) requests/s")
         if let fit {

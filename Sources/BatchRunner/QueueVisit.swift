@@ -41,9 +41,11 @@ final class QueueVisit {
     /// Does the visit; returns the number of batches committed. The lease is the caller's to release.
     func run(deadline: ContinuousClock.Instant?) throws -> Int {
         defer { context.record(timings) }
+        var mark = context.clock.now
         try context.database.claimFence(queue: queue, token: lease.token, holder: lease.holder)
         try loadState()
         try republishUnfinishedCommits()
+        context.lap(.claim, since: &mark)
         // What a dead or stalled owner left in flight goes first, in order.
         let leftovers = try context.queues.inflight(queue)
         if !leftovers.isEmpty {
@@ -86,10 +88,11 @@ final class QueueVisit {
             if expired > 0 { timings.append(.expiry(queue: queue, holds: expired, atMillis: context.nowMillis)) }
         }
         // The queue's depth, read by the sweep next, must see this visit's batches finished.
-        var mark = context.clock.now
+        mark = context.clock.now
         try context.publisher.drain()
         context.lap(.publishWait, since: &mark)
         try publishSeatMapIfDue()
+        context.lap(.seatMap, since: &mark)
         if let performanceID, let inventory { context.inventories[performanceID] = (lease.token, inventory) }
         return batches
     }
@@ -131,13 +134,14 @@ final class QueueVisit {
     /// The seat map, under the fence: when seats changed and the last one is older than `seatMapInterval`, when
     /// seats changed and the queue is empty now, or when none was ever published.
     private func publishSeatMapIfDue() throws {
-        guard let performanceID, inventory != nil else { return }
+        guard let performanceID, let inventory else { return }
         let missing = try !context.queues.hasSeatMap(performance: performanceID)
         guard seatsChanged || missing else { return }
-        let due = context.seatMapPublished[performanceID].map { context.clock.now - $0 >= Self.seatMapInterval } ?? true
+        let due = context.seatMapPublished[performanceID].map { context.clock.now - $0 >= Self.seatMapInterval } ?? false
         let drained = try context.queues.depth(queue) == 0
         guard missing || due || drained else { return }
-        guard let json = try context.database.seatMapJSON(performance: performanceID, asOf: context.nowSeconds) else { return }
+        // From the performance kept in memory, as committed: no query, whatever the hall's size.
+        let json = SeatMap.json(inventory, asOf: context.nowSeconds)
         try context.queues.publishSeatMap(performance: performanceID, json: json, fence: lease.token)
         context.seatMapPublished[performanceID] = context.clock.now
     }

@@ -33,6 +33,32 @@ public struct CommittedBatch: Sendable {
     public var key: String?
     /// The queue's commit number of this transaction (its publication notes it in Redis as published).
     public var commitNumber: Int64
+    /// Where the transaction's time went, by step (seconds): to show where a batch's time goes.
+    public var timings = StoreTimings()
+}
+
+/// Seconds a batch transaction spent in each of its steps.
+public struct StoreTimings: Sendable {
+    public enum Step: String, CaseIterable, Sendable {
+        case fence, reconcile, reads, decide, reservations = "reservation rows", seats = "seat rows", money, record, commit
+    }
+
+    public private(set) var seconds: [Step: Double] = [:]
+    public init() {}
+
+    mutating func add(_ step: Step, _ value: Double) {
+        seconds[step, default: 0] += value
+    }
+
+    mutating func measure<T>(_ step: Step, _ body: () throws -> T) rethrows -> T {
+        let clock = ContinuousClock()
+        let start = clock.now
+        defer {
+            let (whole, fraction) = (clock.now - start).components
+            seconds[step, default: 0] += Double(whole) + Double(fraction) / 1e18
+        }
+        return try body()
+    }
 }
 
 /// What commits whose publication never finished changed: published again from what MariaDB holds now.
@@ -70,9 +96,16 @@ extension ReservationDatabase {
         _ batch: PendingBatch, inventory: PerformanceInventory?, performances: [Int64: Int64] = [:],
         decide: (_ requests: [QueuedRequest], _ state: inout BatchState, _ ids: inout ReservationIDBlock) -> BatchPlan
     ) throws -> CommittedBatch {
-        try connection.transaction { () throws -> CommittedBatch in
+        let clock = ContinuousClock()
+        let start = clock.now
+        var committed = try connection.transaction { () throws -> CommittedBatch in
             try commitInTransaction(batch, inventory: inventory, performances: performances, decide: decide)
         }
+        // What the transaction took beyond its steps: START TRANSACTION and COMMIT (the log flush).
+        let (whole, fraction) = (clock.now - start).components
+        let steps = committed.timings.seconds.values.reduce(0, +)
+        committed.timings.add(.commit, max(0, Double(whole) + Double(fraction) / 1e18 - steps))
+        return committed
     }
 
     private func commitInTransaction(
@@ -80,21 +113,25 @@ extension ReservationDatabase {
         decide: (_ requests: [QueuedRequest], _ state: inout BatchState, _ ids: inout ReservationIDBlock) -> BatchPlan
     ) throws -> CommittedBatch {
             let tag = batch.queue.tag
+            var timings = StoreTimings()
             // The fence first: it also locks the queue's row, so a new owner claiming the queue waits for (or ends)
             // this transaction instead of reading around it.
-            let fenced = try connection.execute("""
-                UPDATE queue_fences SET holder_connection = CONNECTION_ID(), batches = batches + 1
-                WHERE queue_tag = ? AND token <= ?
-                """, [.text(tag), .int(batch.fence)])
-            guard fenced == 1 else { throw StaleFenceError(queue: batch.queue, token: batch.fence) }
-            guard let row = try connection.query(
-                "SELECT decided_seq, next_reservation_id, reservation_id_end, batches FROM queue_fences WHERE queue_tag = ?",
-                [.text(tag)]
-            ).first, let decidedSeq = row[0].int, var nextID = row[1].int, var idEnd = row[2].int, let commit = row[3].int else {
+            let row = try timings.measure(.fence) { () throws -> [SQLValue]? in
+                let fenced = try connection.execute("""
+                    UPDATE queue_fences SET holder_connection = CONNECTION_ID(), batches = batches + 1
+                    WHERE queue_tag = ? AND token <= ?
+                    """, [.text(tag), .int(batch.fence)])
+                guard fenced == 1 else { throw StaleFenceError(queue: batch.queue, token: batch.fence) }
+                return try connection.query(
+                    "SELECT decided_seq, next_reservation_id, reservation_id_end, batches FROM queue_fences WHERE queue_tag = ?",
+                    [.text(tag)]
+                ).first
+            }
+            guard let row, let decidedSeq = row[0].int, var nextID = row[1].int, var idEnd = row[2].int, let commit = row[3].int else {
                 throw SchemaError("queue_fences has no row for \(tag) after its fence was checked")
             }
 
-            let (replayed, forwards, toDecide) = try reconcile(batch, decidedThrough: decidedSeq)
+            let (replayed, forwards, toDecide) = try timings.measure(.reconcile) { try reconcile(batch, decidedThrough: decidedSeq) }
             var state = BatchState(inventory: inventory, performances: performances)
             var committed = CommittedBatch(
                 plan: BatchPlan(), replayed: replayed, replayedForwards: forwards, state: state, balanceVersions: [:], key: nil,
@@ -116,16 +153,18 @@ extension ReservationDatabase {
                     idEnd = end
                 }
                 var ids = ReservationIDBlock(first: nextID, count: Int(reserves))
-                let named = toDecide.filter { $0.kind == .pay || $0.kind == .cancel }.map(\.reservationID)
-                state.reservations = named.isEmpty ? [:] : try reservations(named)
-                let payers = toDecide.filter { $0.kind != .reserve }.map(\.userID)
-                let before = payers.isEmpty ? [:] : try lockBalances(payers)
+                let before = try timings.measure(.reads) { () throws -> [Int64: VersionedBalance] in
+                    let named = toDecide.filter { $0.kind == .pay || $0.kind == .cancel }.map(\.reservationID)
+                    state.reservations = named.isEmpty ? [:] : try reservations(named)
+                    let payers = toDecide.filter { $0.kind != .reserve }.map(\.userID)
+                    return payers.isEmpty ? [:] : try lockBalances(payers)
+                }
                 state.balances = before.mapValues(\.balance)
 
-                let plan = decide(toDecide, &state, &ids)
+                let plan = timings.measure(.decide) { decide(toDecide, &state, &ids) }
                 nextID = ids.next
 
-                let versions = try write(plan, balances: state.balances, before: before)
+                let versions = try write(plan, balances: state.balances, before: before, timings: &timings)
                 committed.plan = plan
                 committed.state = state
                 committed.balanceVersions = versions
@@ -133,14 +172,17 @@ extension ReservationDatabase {
                 // expired included), so a publication that never finished can be repeated.
                 if !plan.results.isEmpty || !plan.forwarded.isEmpty || !plan.created.isEmpty || !plan.changed.isEmpty {
                     let key = BatchRecord.key(queue: batch.queue, commit: commit)
-                    try record(plan, key: key, commit: commit, queue: batch.queue, decided: toDecide)
+                    try timings.measure(.record) { try record(plan, key: key, commit: commit, queue: batch.queue, decided: toDecide) }
                     committed.key = key
                 }
             }
-            try connection.execute("""
-                UPDATE queue_fences SET decided_seq = GREATEST(decided_seq, ?), next_reservation_id = ?, reservation_id_end = ?
-                WHERE queue_tag = ?
-                """, [.int(highest), .int(nextID), .int(idEnd), .text(tag)])
+            try timings.measure(.fence) {
+                try connection.execute("""
+                    UPDATE queue_fences SET decided_seq = GREATEST(decided_seq, ?), next_reservation_id = ?, reservation_id_end = ?
+                    WHERE queue_tag = ?
+                    """, [.int(highest), .int(nextID), .int(idEnd), .text(tag)])
+            }
+            committed.timings = timings
             return committed
     }
 
@@ -206,29 +248,33 @@ extension ReservationDatabase {
     /// key on live seats would otherwise refuse a seat cancelled and held again in one batch). Returns the new
     /// version of each balance it changed.
     private func write(
-        _ plan: BatchPlan, balances: [Int64: Int64], before: [Int64: VersionedBalance]
+        _ plan: BatchPlan, balances: [Int64: Int64], before: [Int64: VersionedBalance], timings: inout StoreTimings
     ) throws -> [Int64: Int64] {
-        // 1. Existing reservations that end the batch dead give their seats back first.
-        for state in [ReservationState.cancelled, .expired] {
-            let ids = plan.changed.filter { $0.state == state }.map(\.id)
-            guard !ids.isEmpty else { continue }
-            try updateState(of: ids, to: state)
-            try releaseSeats(of: ids)
+        try timings.measure(.reservations) {
+            // 1. Existing reservations that end the batch dead give their seats back first.
+            for state in [ReservationState.cancelled, .expired] {
+                let ids = plan.changed.filter { $0.state == state }.map(\.id)
+                guard !ids.isEmpty else { continue }
+                try updateState(of: ids, to: state)
+                try releaseSeats(of: ids)
+            }
+            // 2. Paid ones keep theirs.
+            let confirmed = plan.changed.filter { $0.state == .confirmed }.map(\.id)
+            if !confirmed.isEmpty { try updateState(of: confirmed, to: .confirmed) }
         }
-        // 2. Paid ones keep theirs.
-        let confirmed = plan.changed.filter { $0.state == .confirmed }.map(\.id)
-        if !confirmed.isEmpty { try updateState(of: confirmed, to: .confirmed) }
         // 3. New ones, as they end the batch: one cancelled in the same batch never holds a live seat.
         if !plan.created.isEmpty {
-            try connection.insertRows(
-                "INSERT INTO reservations (id, performance_id, user_id, state, amount, hold_expires_at, request_id) VALUES",
-                rowPlaceholder: "(?,?,?,?,?,?,?)",
-                rows: zip(plan.created, Self.creatingRequests(plan)).map { reservation, requestID in
-                    [.int(reservation.id), .int(reservation.performanceID), .int(reservation.userID),
-                     .text(reservation.state.rawValue), .int(reservation.amount), .int(reservation.holdExpiresAt),
-                     .text(requestID)]
-                }
-            )
+            try timings.measure(.reservations) {
+                try connection.insertRows(
+                    "INSERT INTO reservations (id, performance_id, user_id, state, amount, hold_expires_at, request_id) VALUES",
+                    rowPlaceholder: "(?,?,?,?,?,?,?)",
+                    rows: zip(plan.created, Self.creatingRequests(plan)).map { reservation, requestID in
+                        [.int(reservation.id), .int(reservation.performanceID), .int(reservation.userID),
+                         .text(reservation.state.rawValue), .int(reservation.amount), .int(reservation.holdExpiresAt),
+                         .text(requestID)]
+                    }
+                )
+            }
             var seatRows: [[SQLValue]] = []
             seatRows.reserveCapacity(plan.created.count * 2)
             for reservation in plan.created {
@@ -237,13 +283,22 @@ extension ReservationDatabase {
                                      reservation.state.isLive ? .int(1) : .null])
                 }
             }
-            try connection.insertRows(
-                "INSERT INTO reservation_seats (reservation_id, performance_id, seat_id, live) VALUES",
-                rowPlaceholder: "(?,?,?,?)", rows: seatRows
-            )
+            try timings.measure(.seats) {
+                try connection.insertRows(
+                    "INSERT INTO reservation_seats (reservation_id, performance_id, seat_id, live) VALUES",
+                    rowPlaceholder: "(?,?,?,?)", rows: seatRows
+                )
+            }
         }
         // 4. Money.
         var versions: [Int64: Int64] = [:]
+        try timings.measure(.money) { try writeMoney(plan, balances: balances, before: before, versions: &versions) }
+        return versions
+    }
+
+    private func writeMoney(
+        _ plan: BatchPlan, balances: [Int64: Int64], before: [Int64: VersionedBalance], versions: inout [Int64: Int64]
+    ) throws {
         if !plan.ledger.isEmpty {
             try connection.insertRows(
                 "INSERT INTO ledger (user_id, kind, amount, request_id, reservation_id) VALUES",
@@ -261,7 +316,6 @@ extension ReservationDatabase {
                 suffix: "ON DUPLICATE KEY UPDATE balance = VALUES(balance), version = VALUES(version)"
             )
         }
-        return versions
     }
 
     /// The batch's record (its outcomes, forwards and changes, keyed by its commit and numbered by its requests)

@@ -93,44 +93,18 @@ public final class ReservationDatabase {
         ).compactMap { $0.first?.int }.sorted()
     }
 
-    /// The seat map JSON of `GET /v1/performances/{id}/seats`, nil when the performance does not exist.
-    public func seatMapJSON(performance: Int64, asOf now: Int64) throws -> String? {
-        guard try connection.query("SELECT 1 FROM performances WHERE id = ?", [.int(performance)]).count == 1 else {
-            return nil
-        }
-        let rows = try connection.query("""
-            SELECT s.seat_id, s.label, s.price, r.state
-            FROM seats s
-            LEFT JOIN reservation_seats rs ON rs.performance_id = s.performance_id AND rs.seat_id = s.seat_id AND rs.live = 1
-            LEFT JOIN reservations r ON r.id = rs.reservation_id
-            WHERE s.performance_id = ? ORDER BY s.seat_id
-            """, [.int(performance)])
-        var json = "{\"performanceId\":\(performance),\"asOf\":\"\(Timestamp.iso8601(seconds: now))\",\"seats\":["
-        json.reserveCapacity(rows.count * 64 + 80)
-        for (index, row) in rows.enumerated() {
-            if index > 0 { json += "," }
-            let status = switch row[3].text {
-            case "held": "held"
-            case "confirmed": "sold"
-            default: "available"
-            }
-            json += "{\"id\":\(row[0].int ?? 0),\"label\":" + JSONText.quoted(row[1].text ?? "")
-            json += ",\"price\":\(row[2].int ?? 0),\"status\":\"\(status)\"}"
-        }
-        json += "]}"
-        return json
-    }
-
-    // MARK: The pass
-
     /// The performance's seats, live reservations and unpaid holds, or nil when it does not exist.
     public func loadInventory(performance: Int64) throws -> PerformanceInventory? {
         guard let startsAt = try connection.query(
             "SELECT starts_at FROM performances WHERE id = ?", [.int(performance)]
         ).first?.first?.int else { return nil }
         var prices: [Int64: Int64] = [:]
-        for row in try connection.query("SELECT seat_id, price FROM seats WHERE performance_id = ?", [.int(performance)]) {
-            if let seat = row[0].int, let price = row[1].int { prices[seat] = price }
+        var labels: [Int64: String] = [:]
+        for row in try connection.query("SELECT seat_id, price, label FROM seats WHERE performance_id = ?", [.int(performance)]) {
+            if let seat = row[0].int, let price = row[1].int {
+                prices[seat] = price
+                labels[seat] = row[2].text ?? ""
+            }
         }
         var taken: Set<Int64> = []
         var perUser: [Int64: Int] = [:]
@@ -151,8 +125,8 @@ public final class ReservationDatabase {
             }
         }
         return PerformanceInventory(
-            performanceID: performance, startsAt: startsAt, prices: prices, taken: taken, liveSeatsByUser: perUser,
-            holds: Array(holds.values)
+            performanceID: performance, startsAt: startsAt, prices: prices, labels: labels, taken: taken,
+            liveSeatsByUser: perUser, holds: Array(holds.values)
         )
     }
 

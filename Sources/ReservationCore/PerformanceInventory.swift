@@ -11,6 +11,8 @@ public struct PerformanceInventory: Sendable, Equatable {
     public let startsAt: Int64
     /// Every seat of the performance and its price.
     public private(set) var prices: [Int64: Int64]
+    /// Every seat's label (`SECTION-ROW-SEAT`), for the seat map; empty when not loaded (the rules never read it).
+    public let labels: [Int64: String]
     /// Seats in a live (held or confirmed) reservation.
     public private(set) var taken: Set<Int64>
     /// Seats in live reservations, per user.
@@ -21,12 +23,13 @@ public struct PerformanceInventory: Sendable, Equatable {
     private var deadlines = DeadlineHeap()
 
     public init(
-        performanceID: Int64, startsAt: Int64 = .max, prices: [Int64: Int64], taken: Set<Int64>,
-        liveSeatsByUser: [Int64: Int], holds: [Reservation] = []
+        performanceID: Int64, startsAt: Int64 = .max, prices: [Int64: Int64], labels: [Int64: String] = [:],
+        taken: Set<Int64>, liveSeatsByUser: [Int64: Int], holds: [Reservation] = []
     ) {
         self.performanceID = performanceID
         self.startsAt = startsAt
         self.prices = prices
+        self.labels = labels
         self.taken = taken
         self.liveSeatsByUser = liveSeatsByUser
         self.holds = [:]
@@ -38,6 +41,7 @@ public struct PerformanceInventory: Sendable, Equatable {
 
     public static func == (lhs: PerformanceInventory, rhs: PerformanceInventory) -> Bool {
         lhs.performanceID == rhs.performanceID && lhs.startsAt == rhs.startsAt && lhs.prices == rhs.prices
+            && lhs.labels == rhs.labels
             && lhs.taken == rhs.taken && lhs.liveSeatsByUser == rhs.liveSeatsByUser && lhs.holds == rhs.holds
     }
 

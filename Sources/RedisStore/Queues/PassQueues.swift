@@ -122,12 +122,14 @@ public final class PassQueues {
     /// Publishes a committed batch, then finishes it under the queue's fence. In three steps, each safe to repeat
     /// (a pass that dies between them leaves the batch in flight; the next owner commits nothing twice and
     /// publishes again):
-    /// 1. read caches, newest-wins, and the terminal statuses of requests whose status lives in another queue's
-    ///    slot (forwarded here) — before the finish, so a client that sees a status finds its reservation;
+    /// 1. read caches, newest wins, then the requests' terminal statuses — before the finish, so a client that sees
+    ///    a status finds its reservation. Statuses need no fence: they are what MariaDB committed, whoever writes
+    ///    them, and a process that lost the queue before committing never gets here;
     /// 2. forwards into their queues, once each (a marker per request);
-    /// 3. the finish script in this queue's slot: drop the batch from flight, set its requests' statuses.
+    /// 3. the finish script in this queue's slot, under the fence: drop the batch from flight and its entries from
+    ///    pending, count them, and note the commit as published.
     public func publish(_ publication: Publication, finishing batch: TakenBatch?, queue: QueueName, fence: Int64) throws {
-        try writeCaches(publication, queue: queue)
+        try writeCachesAndStatuses(publication)
         var forwardedStatuses: [(key: String, value: String)] = []
         for target in Set(publication.forwarded.map(\.queue)).sorted(by: { $0.tag < $1.tag }) {
             let requests = publication.forwarded.filter { $0.queue == target }.map(\.request)
@@ -137,64 +139,71 @@ public final class PassQueues {
             }
         }
 
-        var keys = [
+        let keys = [
             RedisKeys.fence(queue), RedisKeys.inflightBatches(queue), RedisKeys.pending(queue), RedisKeys.finished(queue),
             RedisKeys.unreadable(queue), RedisKeys.publishedCommit(queue),
-        ]
-        var terminal: [String] = []
-        for index in publication.decided.indices where publication.decided[index].request.id.queue == queue {
-            let request = publication.decided[index].request
-            keys.append(RedisKeys.status(request.id))
-            terminal.append(RequestStatus.finalPrefix(userID: request.userID) + publication.decided[index].statusJSON)
-        }
-        for outcome in publication.replayed where outcome.requestID.queue == queue {
-            keys.append(RedisKeys.status(outcome.requestID))
-            terminal.append(RequestStatus.finalPrefix(userID: outcome.userID) + outcome.statusJSON)
-        }
-        keys += forwardedStatuses.map(\.key)
-        var arguments = [
+        ] + forwardedStatuses.map(\.key)
+        let arguments = [
             String(fence), batch?.inflightRecord ?? "", String(batch?.entries.count ?? 0), String(batch?.entries.count ?? 0),
-            String(RedisRetention.statusSeconds), String(publication.unreadable.count), String(terminal.count),
-            String(publication.commitNumber),
-        ]
-        arguments += publication.unreadable
-        arguments += terminal
-        arguments += forwardedStatuses.map(\.value)
+            String(RedisRetention.statusSeconds), String(publication.unreadable.count), String(publication.commitNumber),
+        ] + publication.unreadable + forwardedStatuses.map(\.value)
         _ = try fenced(queue) { () throws(RedisError) -> RedisValue in
             try redis.command(["EVAL", QueueScripts.finish, String(keys.count)] + keys + arguments)
         }
     }
 
-    /// Step 1 of `publish`: caches and the statuses that live in other slots.
-    private func writeCaches(_ publication: Publication, queue: QueueName) throws(RedisError) {
-        var commands: [[String]] = []
-        commands += setCaches(
-            publication.reservations.map { (RedisKeys.reservation($0.id), ReadCaches.reservationValue($0)) },
-            ttl: RedisRetention.reservationSeconds
-        )
-        commands += setCaches(
-            publication.balances.map {
-                (RedisKeys.balance($0.userID), ReadCaches.balanceValue(balance: $0.balance, version: $0.version, asOf: publication.asOf))
-            },
-            ttl: 0
-        )
-        let ttl = String(RedisRetention.statusSeconds)
-        for index in publication.decided.indices where publication.decided[index].request.id.queue != queue {
+    /// Step 1 of `publish`, as one pipeline: caches (a new hold's with `SET NX` — nothing older than a hold exists —
+    /// the others through `setCaches`), then every terminal status. Wrapped in MULTI/EXEC — one per slot on a
+    /// cluster — so Redis applies them in one event-loop round and, with `appendfsync always`, syncs its append-only
+    /// file once, not once per 16 KiB of commands it reads.
+    private func writeCachesAndStatuses(_ publication: Publication) throws(RedisError) {
+        var writes: [(key: String, command: [String])] = []
+        writes.reserveCapacity(publication.reservations.count + publication.decided.count + publication.replayed.count)
+        let reservationTTL = String(RedisRetention.reservationSeconds)
+        var changed: [(key: String, value: String)] = []
+        for reservation in publication.reservations {
+            let key = RedisKeys.reservation(reservation.id)
+            if reservation.state == .held {
+                writes.append((key, ["SET", key, ReadCaches.reservationValue(reservation), "NX", "EX", reservationTTL]))
+            } else {
+                changed.append((key, ReadCaches.reservationValue(reservation)))
+            }
+        }
+        let balances = publication.balances.map {
+            (RedisKeys.balance($0.userID), ReadCaches.balanceValue(balance: $0.balance, version: $0.version, asOf: publication.asOf))
+        }
+        for command in setCaches(changed, ttl: RedisRetention.reservationSeconds) + setCaches(balances, ttl: 0) {
+            writes.append((command[3], command))  // EVAL script numkeys key…: routed by its first key
+        }
+        let statusTTL = String(RedisRetention.statusSeconds)
+        // By index, rendering each status here (on the publisher's thread): copying each result would retain it.
+        for index in publication.decided.indices {
             let request = publication.decided[index].request
-            commands.append([
-                "SET", RedisKeys.status(request.id),
-                RequestStatus.finalPrefix(userID: request.userID) + publication.decided[index].statusJSON, "EX", ttl,
-            ])
+            let key = RedisKeys.status(request.id)
+            writes.append((key, ["SET", key, RequestStatus.finalPrefix(userID: request.userID) + publication.decided[index].statusJSON,
+                                 "EX", statusTTL]))
         }
-        for outcome in publication.replayed where outcome.requestID.queue != queue {
-            commands.append([
-                "SET", RedisKeys.status(outcome.requestID), RequestStatus.finalPrefix(userID: outcome.userID) + outcome.statusJSON,
-                "EX", ttl,
-            ])
+        for outcome in publication.replayed {
+            let key = RedisKeys.status(outcome.requestID)
+            writes.append((key, ["SET", key, RequestStatus.finalPrefix(userID: outcome.userID) + outcome.statusJSON, "EX", statusTTL]))
         }
-        guard !commands.isEmpty else { return }
+        guard !writes.isEmpty else { return }
+        let groups: [[(key: String, command: [String])]] = redis is RedisClusterConnection
+            ? Array(Dictionary(grouping: writes, by: { RedisClusterSlot.of($0.key) }).values)
+            : [writes]
+        var commands = RedisCommandBuffer(capacity: writes.count * 200 + 64)
+        for group in groups {
+            if group.count > 1 { commands.command("MULTI") }
+            for write in group { commands.command(write.command) }
+            if group.count > 1 { commands.command("EXEC") }
+        }
         for reply in try redis.pipeline(commands) {
             if case .error(let message) = reply { throw RedisError(.server, message) }
+            if case .array(let results) = reply {  // an EXEC: its commands' replies
+                for result in results {
+                    if case .error(let message) = result { throw RedisError(.server, message) }
+                }
+            }
         }
     }
 

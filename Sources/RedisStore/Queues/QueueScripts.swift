@@ -63,13 +63,13 @@ enum QueueScripts {
 
     /// Finish a batch under the queue's fence, as one step: drop it from flight and its entries from the head of
     /// pending (if ARGV[2] names the oldest batch in flight), count what it finished, keep its unreadable entries,
-    /// set its requests' terminal statuses, mark the requests it forwarded as queued in their new queue
-    /// (`<number>|<queue>`; unless that queue decided them already), and note its commit as published.
-    /// KEYS: fence, in-flight batches, pending, finished, unreadable, published commit, then the statuses
-    ///       (terminal ones first).
+    /// mark the requests it forwarded as queued in their new queue (`<number>|<queue>`, keeping the first answer's
+    /// position; unless that queue decided them already), and note its commit as published.
+    /// KEYS: fence, in-flight batches, pending, finished, unreadable, published commit, then the forwarded requests'
+    ///       statuses.
     /// ARGV: fencing token, in-flight record (`<number>:<count>`, or empty for none), entry count, finished
-    ///       count, status TTL, number of unreadable entries, number of terminal statuses, commit number, the
-    ///       unreadable entries, then one value per status key.
+    ///       count, status TTL, number of unreadable entries, commit number, the unreadable entries, then one
+    ///       value per forwarded status.
     /// Returns 1; an error `FENCED` for a stale token, `NOTOLDEST` if the batch is not the oldest in flight.
     static let finish = """
     if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED the queue has a newer owner') end
@@ -81,26 +81,18 @@ enum QueueScripts {
       redis.call('LTRIM', KEYS[3], tonumber(ARGV[3]), -1)
     end
     if tonumber(ARGV[4]) > 0 then redis.call('INCRBY', KEYS[4], ARGV[4]) end
-    if tonumber(redis.call('GET', KEYS[6]) or '0') < tonumber(ARGV[8]) then redis.call('SET', KEYS[6], ARGV[8]) end
-    local unreadable = tonumber(ARGV[6])
-    local terminal = tonumber(ARGV[7])
-    local value = 9
-    for _ = 1, unreadable do
+    if tonumber(redis.call('GET', KEYS[6]) or '0') < tonumber(ARGV[7]) then redis.call('SET', KEYS[6], ARGV[7]) end
+    local value = 8
+    for _ = 1, tonumber(ARGV[6]) do
       redis.call('RPUSH', KEYS[5], ARGV[value])
       value = value + 1
     end
     for key = 7, #KEYS do
-      if key - 6 <= terminal then
-        redis.call('SET', KEYS[key], ARGV[value], 'EX', ARGV[5])
-      else
-        -- Forwarded: `<number>|<queue>` where it waits now; kept with its first answer's position, unless that
-        -- queue has decided it already.
-        local current = redis.call('GET', KEYS[key])
-        local user, kind, position = string.match(current or '', '^Q|(%d+)|(%a+)|%d+|(%d+)')
-        if user then
-          local seq, tag = string.match(ARGV[value], '^(%d+)|(.+)$')
-          redis.call('SET', KEYS[key], 'Q|' .. user .. '|' .. kind .. '|' .. seq .. '|' .. position .. '|' .. tag, 'EX', ARGV[5])
-        end
+      local current = redis.call('GET', KEYS[key])
+      local user, kind, position = string.match(current or '', '^Q|(%d+)|(%a+)|%d+|(%d+)')
+      if user then
+        local seq, tag = string.match(ARGV[value], '^(%d+)|(.+)$')
+        redis.call('SET', KEYS[key], 'Q|' .. user .. '|' .. kind .. '|' .. seq .. '|' .. position .. '|' .. tag, 'EX', ARGV[5])
       end
       value = value + 1
     end

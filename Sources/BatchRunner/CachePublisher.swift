@@ -46,6 +46,6 @@ public struct CachePublisher {
     /// The seat map without a fence, for `concert-admin create-performance` (before any pass owns the queue).
     public func publishSeatMap(performance: Int64, now: Int64) throws {
         guard let inventory = try database.loadInventory(performance: performance) else { return }
-        try queues.publishSeatMap(performance: performance, json: SeatMap.json(inventory, asOf: now))
+        try queues.publishSeatMap(performance: performance, json: SeatMap.bytes(inventory, asOf: now))
     }
 }

@@ -141,7 +141,7 @@ final class QueueVisit {
         let drained = try context.queues.depth(queue) == 0
         guard missing || due || drained else { return }
         // From the performance kept in memory, as committed: no query, whatever the hall's size.
-        let json = SeatMap.json(inventory, asOf: context.nowSeconds)
+        let json = SeatMap.bytes(inventory, asOf: context.nowSeconds)
         try context.queues.publishSeatMap(performance: performanceID, json: json, fence: lease.token)
         context.seatMapPublished[performanceID] = context.clock.now
     }

@@ -100,7 +100,8 @@ public final class ReservationDatabase {
         ).first?.first?.int else { return nil }
         var prices: [Int64: Int64] = [:]
         var labels: [Int64: String] = [:]
-        for row in try connection.query("SELECT seat_id, price, label FROM seats WHERE performance_id = ?", [.int(performance)]) {
+        // Row by row: a hall of hundreds of thousands of seats is never held as query values.
+        try connection.forEachRow("SELECT seat_id, price, label FROM seats WHERE performance_id = ?", [.int(performance)]) { row in
             if let seat = row[0].int, let price = row[1].int {
                 prices[seat] = price
                 labels[seat] = row[2].text ?? ""
@@ -109,12 +110,12 @@ public final class ReservationDatabase {
         var taken: Set<Int64> = []
         var perUser: [Int64: Int] = [:]
         var holds: [Int64: Reservation] = [:]
-        for row in try connection.query("""
+        try connection.forEachRow("""
             SELECT rs.seat_id, r.user_id, r.id, r.state, r.amount, r.hold_expires_at
             FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
             WHERE rs.performance_id = ? AND rs.live = 1 ORDER BY r.id, rs.seat_id
-            """, [.int(performance)]) {
-            guard let seat = row[0].int, let user = row[1].int, let id = row[2].int else { continue }
+            """, [.int(performance)]) { row in
+            guard let seat = row[0].int, let user = row[1].int, let id = row[2].int else { return }
             taken.insert(seat)
             perUser[user, default: 0] += 1
             if row[3].text == ReservationState.held.rawValue {

@@ -4,6 +4,11 @@
 /// memory (no query per publication); `SeatMapDigest` reads it back for the live page.
 public enum SeatMap {
     public static func json(_ inventory: PerformanceInventory, asOf seconds: Int64) -> String {
+        String(decoding: bytes(inventory, asOf: seconds), as: UTF8.self)
+    }
+
+    /// The same, as UTF-8 bytes (what the pass sends: a large hall's map is tens of megabytes).
+    public static func bytes(_ inventory: PerformanceInventory, asOf seconds: Int64) -> [UInt8] {
         var held: Set<Int64> = []
         for hold in inventory.holds.values { held.formUnion(hold.seatIDs) }
         var out: [UInt8] = []
@@ -22,6 +27,6 @@ public enum SeatMap {
             out.append(contentsOf: ",\"status\":\"\(status)\"}".utf8)
         }
         out.append(contentsOf: "]}".utf8)
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 }

@@ -103,6 +103,22 @@ public final class MariaDBConnection {
         }
     }
 
+    /// Runs a SELECT and hands each row to `body` as it is read, keeping none: for results too large to hold as
+    /// values (a performance's every seat). Same types as `query`. Not retried once a row was handed over.
+    public func forEachRow(
+        _ sql: String, _ parameters: [SQLValue] = [], _ body: ([SQLValue]) throws(MariaDBError) -> Void
+    ) throws(MariaDBError) {
+        try withRetry { () throws(MariaDBError) in
+            let statement = try preparedStatement(sql)
+            do throws(MariaDBError) {
+                _ = try statement.execute(parameters)
+                try statement.fetchEach(body)
+            } catch {
+                throw failed(error, statement: sql)
+            }
+        }
+    }
+
     /// Inserts many rows with as few statements as possible: `prefix` such as
     /// `"INSERT INTO t (a,b,c) VALUES"`, one `rowPlaceholder` such as `"(?,?,?)"` per row, then
     /// `suffix` (for example `"ON DUPLICATE KEY UPDATE c = VALUES(c)"`).

@@ -63,7 +63,17 @@ final class PreparedStatement {
     /// Reads every row of the pending result set (none if the statement returns no rows), then
     /// frees it.
     func fetchAll() throws(MariaDBError) -> [[SQLValue]] {
-        guard mysql_stmt_field_count(handle) > 0 else { return [] }
+        var rows: [[SQLValue]] = []
+        try fetchEach(reservingFor: { rows.reserveCapacity($0) }) { row throws(MariaDBError) in rows.append(row) }
+        return rows
+    }
+
+    /// Hands each row to `body` as it is read from the buffered result, without keeping the rows: a query of
+    /// hundreds of thousands of rows then costs one row's values at a time (Connector/C's compact buffer aside).
+    func fetchEach(
+        reservingFor reserve: (Int) -> Void = { _ in }, _ body: ([SQLValue]) throws(MariaDBError) -> Void
+    ) throws(MariaDBError) {
+        guard mysql_stmt_field_count(handle) > 0 else { return }
         defer { discardResults() }
         guard mysql_stmt_store_result(handle) == 0 else { throw MariaDBError(statement: handle) }
         // Fields are read after store_result: the server may send new metadata on every execute
@@ -73,23 +83,22 @@ final class PreparedStatement {
         let columnCount = Int(mysql_num_fields(metadata))
         guard let fields = mysql_fetch_fields(metadata) else { throw MariaDBError(statement: handle) }
         let columns = (0..<columnCount).map { ResultColumn(fields[$0]) }
-        return try ResultBuffer.withBinds(columns) { buffer throws(MariaDBError) in
+        try ResultBuffer.withBinds(columns) { buffer throws(MariaDBError) in
             guard mysql_stmt_bind_result(handle, buffer.binds) == 0 else { throw MariaDBError(statement: handle) }
-            var rows: [[SQLValue]] = []
-            rows.reserveCapacity(Int(clamping: mysql_stmt_num_rows(handle)))
+            reserve(Int(clamping: mysql_stmt_num_rows(handle)))
+            var row: [SQLValue] = []
+            row.reserveCapacity(columnCount)
             while true {
                 let status = mysql_stmt_fetch(handle)
                 if status == MYSQL_NO_DATA { break }
                 // MYSQL_DATA_TRUNCATED is fine: long values are fetched again in full below.
                 guard status == 0 || status == MYSQL_DATA_TRUNCATED else { throw MariaDBError(statement: handle) }
-                var row: [SQLValue] = []
-                row.reserveCapacity(columnCount)
+                row.removeAll(keepingCapacity: true)
                 for index in 0..<columnCount {
                     row.append(try buffer.value(at: index, statement: handle))
                 }
-                rows.append(row)
+                try body(row)
             }
-            return rows
         }
     }
 

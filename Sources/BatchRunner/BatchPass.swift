@@ -59,6 +59,10 @@ public final class BatchPass {
         }
         guard now - last >= Self.checkpointInterval else { return }
         lastCheckpoint = now
+        // The ingest's ETAs read the model: during a long run it is saved at each checkpoint, not only at the end.
+        do { try context.queues.saveCostModel(context.model.serialized) } catch {
+            context.logger.warning("cost model not saved; the ingest's ETAs use the last one saved", metadata: ["error": "\(error)"])
+        }
         onCheckpoint?(self)
     }
 

@@ -117,22 +117,46 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .testTarget(
-            name: "ReservationCoreTests",
-            dependencies: ["ReservationCore", "TokenAuth", .product(name: "Crypto", package: "swift-crypto")],
+        // What several test targets share: a seeded random source, a hand-written token signer, a client for
+        // HummingbirdTesting's in-process router tests.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "ReservationCoreTests", dependencies: ["ReservationCore", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "TokenAuthTests", dependencies: ["TokenAuth", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RedisStoreTests",
             dependencies: ["RedisStore", .product(name: "MetricsTestKit", package: "swift-metrics")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "ReservationCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "BatchRunnerTests", dependencies: ["BatchRunner", "MariaDBStore", "RedisStore", "ReservationCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "MariaDBStoreTests", dependencies: ["MariaDBStore", "ReservationCore", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BatchRunnerTests", dependencies: ["BatchRunner", "MariaDBStore", "RedisStore", "ReservationCore"],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP API in-process (HummingbirdTesting's router client), over an in-memory store: no server needed.
+        .testTarget(
+            name: "IngestServiceTests",
+            dependencies: [
+                "IngestService", "RedisStore", "ReservationCore", "TokenAuth", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "IngestService", "BatchRunner", "MariaDBStore", "RedisStore", "TokenAuth", "ReservationCore",
+                "IngestService", "BatchRunner", "MariaDBStore", "RedisStore", "TokenAuth", "ReservationCore", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -45,5 +45,15 @@ public struct APIError: HTTPResponseError, Sendable {
     static let unavailable = APIError(
         .serviceUnavailable, code: "UNAVAILABLE", message: "the request queue (Redis) is unreachable; nothing was queued, retry shortly"
     )
+    /// No balance cache and no mark that every balance has one: Redis lost its data (or no pass ran yet), so a
+    /// missing cache may hide a real balance.
+    static let balancesRebuilding = APIError(
+        .serviceUnavailable, code: "UNAVAILABLE", message: "balances are being rebuilt by the batch pass; retry shortly"
+    )
+    /// No pass (nor `concert-admin create-performance`) has published the list to this Redis yet.
+    static let performanceListMissing = APIError(
+        .serviceUnavailable, code: "UNAVAILABLE",
+        message: "the performance list has not been published by the batch pass yet; retry shortly"
+    )
 }
 

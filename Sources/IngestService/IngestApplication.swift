@@ -1,49 +1,55 @@
+import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
-import NIOCore
 import Prometheus
 import RedisStore
 import ServiceLifecycle
-import ReservationCore
 import TokenAuth
 
-/// Builds the ingest: the router, the Redis client and the services that run beside the server.
-/// `concert-ingest` runs what this returns; tests call it too.
+/// Builds the ingest over Redis: the Redis client, the queues over it, and the application `buildApplication(
+/// configuration:store:…)` makes of them. `concert-ingest` runs what this returns.
 ///
-/// Threads: HTTP is served on SwiftNIO's event loops and handlers run as Swift tasks; neither ever calls
-/// hiredis. Redis work goes to `RedisClient`, whose own threads (one per connection) block in hiredis and
-/// send whatever handlers queued meanwhile as one pipeline.
+/// Threads: HTTP is served on SwiftNIO's event loops and handlers run as Swift tasks; neither ever calls hiredis.
+/// Redis work goes to `RedisClient`, whose own threads (one per connection) block in hiredis and send whatever
+/// handlers queued meanwhile as one pipeline.
 ///
 /// `metrics` is the registry `GET /metrics` shows; the caller bootstraps swift-metrics with it (only `@main`
 /// bootstraps global systems), so the router's and the Redis client's metrics land there too.
 public func buildApplication(
     configuration: IngestConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
 ) throws -> some ApplicationProtocol {
-    let verifier: BearerTokenVerifier
-    do { verifier = try BearerTokenVerifier(secret: configuration.jwtSecret) } catch {
-        throw IngestConfigurationError("CONCERT_JWT_SECRET: \(error)")
-    }
     let redis = RedisClient(url: configuration.redisURL, connections: configuration.redisConnections)
-    let queues = IntakeQueues(redis: redis)
-    let routing = RoutingSnapshot(queues: queues, logger: logger)
-    let controller = IntakeController(
-        queues: queues, verifier: verifier,
-        limiter: RateLimiter(ratePerSecond: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst),
-        routing: routing, maxBodyBytes: configuration.maxBodyBytes, logger: logger
+    // The public reads and the live page move megabytes (a 100,000-seat map is 6.4 MB), at most about once a second
+    // each: on a connection and thread of their own, so a big reply never holds up the enqueues that would have
+    // shared its pipeline.
+    let bulkRedis = RedisClient(url: configuration.redisURL, connections: 1)
+    var app = try buildApplication(
+        configuration: configuration, store: IntakeQueues(redis: redis), publicStore: IntakeQueues(redis: bulkRedis),
+        logger: logger, metrics: metrics
     )
-    let router = Router(context: BasicRequestContext.self)
-    router.add(middleware: MetricsMiddleware())
-    router.add(middleware: APIErrorMiddleware(routes: IntakeController.routes))
-    controller.addRoutes(to: router)
-    StatusRoutes(cache: LiveStatusCache(queues: queues, logger: logger), logger: logger).addRoutes(to: router)  // GET /, /v1/status
-    router.get("/metrics") { _, _ -> Response in
-        Response(
-            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer()))
-        )
-    }
+    // Added after the routing snapshot, so they are shut down after it (services stop in reverse order).
+    app.addServices(RedisClientService(client: redis), RedisClientService(client: bulkRedis))
+    return app
+}
 
+/// Builds the ingest over any store: the router (`buildRouter`), the HTTP server's settings and the routing
+/// snapshot that refreshes beside it (once before the server starts, so the first reserves are routed already).
+/// Tests run it in-process with HummingbirdTesting.
+///
+/// - Parameters:
+///   - publicStore: where the public reads and the live page read their caches from (default: `store`).
+///   - now: seconds since 1970, for token expiry (tests move it).
+public func buildApplication(
+    configuration: IngestConfiguration, store: some IntakeStore, publicStore: (any IntakeStore)? = nil, logger: Logger,
+    metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+    now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+) throws -> Application<RouterResponder<IngestRequestContext>> {
+    let routing = RoutingSnapshot(store: store, logger: logger)
+    let router = try buildRouter(
+        configuration: configuration, store: store, publicStore: publicStore ?? store, routing: routing, logger: logger,
+        metrics: metrics, now: now
+    )
     var http = HTTP1Channel.Configuration()
     http.idleTimeout = .seconds(configuration.idleTimeoutSeconds)
     var app = Application(
@@ -52,8 +58,44 @@ public func buildApplication(
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "concert-ingest"),
         logger: logger
     )
-    app.addServices(routing, RedisClientService(client: redis))
+    app.beforeServerStarts { await routing.refresh() }
+    app.addServices(routing)
     return app
+}
+
+/// The router: metrics and the contract's error bodies around everything, then `IngestRoutes`.
+func buildRouter(
+    configuration: IngestConfiguration, store: some IntakeStore, publicStore: any IntakeStore, routing: RoutingSnapshot,
+    logger: Logger, metrics: PrometheusCollectorRegistry, now: @escaping @Sendable () -> Int64
+) throws -> Router<IngestRequestContext> {
+    let verifier: BearerTokenVerifier
+    do { verifier = try BearerTokenVerifier(secret: configuration.jwtSecret) } catch {
+        throw IngestConfigurationError("CONCERT_JWT_SECRET: \(error)")
+    }
+    let routes = IngestRoutes(
+        writes: WriteController(store: store, routing: routing, body: JSONBodyReader(maxBytes: configuration.maxBodyBytes), logger: logger),
+        account: AccountController(store: store, routing: routing, logger: logger),
+        publicReads: PublicReadController(store: store, cache: PublicReadCache(store: publicStore), logger: logger),
+        status: StatusRoutes(cache: LiveStatusCache(store: publicStore, logger: logger), logger: logger),
+        metrics: metrics,
+        authenticator: BearerAuthenticator(
+            verifier: verifier,
+            limiter: RateLimiter(ratePerSecond: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst),
+            now: now
+        ),
+        clientLimit: ClientRateLimit(
+            limiter: configuration.publicRateLimitPerSecond > 0
+                ? RateLimiter(ratePerSecond: configuration.publicRateLimitPerSecond, burst: configuration.publicRateLimitBurst)
+                : nil
+        )
+    )
+    let table = RouteTable()
+    let router = Router(context: IngestRequestContext.self)
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: APIErrorMiddleware(routes: table))
+    router.addRoutes(routes.collection)
+    table.fill(router.routes)
+    return router
 }
 
 /// Shuts the Redis client's threads down when the application stops (after the server, in reverse order).
@@ -61,40 +103,8 @@ struct RedisClientService: Service {
     let client: RedisClient
 
     func run() async throws {
+        // Waits for the graceful shutdown; a cancellation (the group ending otherwise) stops the client just the same.
         try? await gracefulShutdown()
         client.shutdown()
-    }
-}
-
-/// Gives every error the contract's body, and tells 405 from 404 by the route table (the router itself
-/// answers 404 for a known path with another method).
-struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    let routes: [(HTTPRequest.Method, [Substring])]
-
-    init(routes: [(HTTPRequest.Method, String)]) {
-        self.routes = routes.map { ($0.0, $0.1.split(separator: "/")) }
-    }
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let error as APIError {
-            throw error
-        } catch let error as HTTPError {
-            if error.status == .notFound {
-                let segments = request.uri.path.split(separator: "/")
-                let allowed = routes.filter { Self.matches($0.1, segments) }.map(\.0)
-                if !allowed.isEmpty, !allowed.contains(request.method) {
-                    throw APIError.methodNotAllowed(allowed: allowed)
-                }
-                throw APIError.notFound
-            }
-            if error.status == .contentTooLarge { throw APIError.tooLarge }
-            throw APIError(error.status, code: "HTTP_\(error.status.code)", message: error.body ?? error.status.reasonPhrase)
-        }
-    }
-
-    static func matches(_ pattern: [Substring], _ path: [Substring]) -> Bool {
-        pattern.count == path.count && zip(pattern, path).allSatisfy { $0.0.hasPrefix(":") || $0.0 == $0.1 }
     }
 }

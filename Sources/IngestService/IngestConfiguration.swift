@@ -13,6 +13,11 @@ public struct IngestConfiguration: Sendable {
     /// Per-user token bucket: sustained requests per second and burst (`CONCERT_RATE_LIMIT`, `CONCERT_RATE_BURST`).
     public var rateLimitPerSecond: Double = 10
     public var rateLimitBurst: Double = 20
+    /// Per-client (remote address) token bucket of the public routes: sustained requests per second and burst
+    /// (`CONCERT_PUBLIC_RATE_LIMIT`, `CONCERT_PUBLIC_RATE_BURST`); 0 turns it off. Generous, because an office NAT or
+    /// a CDN puts many people behind one address: 1,000 people each refreshing once a second still pass.
+    public var publicRateLimitPerSecond: Double = 1_000
+    public var publicRateLimitBurst: Double = 2_000
     /// Largest request body accepted.
     public var maxBodyBytes = 16 * 1024
     /// Connections idle this long are closed (slow and idle clients).
@@ -44,6 +49,20 @@ public struct IngestConfiguration: Sendable {
                 throw IngestConfigurationError("CONCERT_RATE_BURST must be at least 20 requests per user, not '\(text)'")
             }
             configuration.rateLimitBurst = value
+        }
+        if let text = environment["CONCERT_PUBLIC_RATE_LIMIT"], !text.isEmpty {
+            guard let value = Double(text), value == 0 || value >= 100 else {
+                throw IngestConfigurationError(
+                    "CONCERT_PUBLIC_RATE_LIMIT must be 0 (no limit) or at least 100 requests/s per client address (many people can share one), not '\(text)'"
+                )
+            }
+            configuration.publicRateLimitPerSecond = value
+        }
+        if let text = environment["CONCERT_PUBLIC_RATE_BURST"], !text.isEmpty {
+            guard let value = Double(text), value >= 200 else {
+                throw IngestConfigurationError("CONCERT_PUBLIC_RATE_BURST must be at least 200 requests per client address, not '\(text)'")
+            }
+            configuration.publicRateLimitBurst = value
         }
         if let text = environment["CONCERT_REDIS_CONNECTIONS"], !text.isEmpty {
             guard let value = Int(text), (1...16).contains(value) else {

@@ -6,93 +6,70 @@ import RedisStore
 import ReservationCore
 import Synchronization
 
-/// The rendered `/v1/status` JSON, rebuilt from Redis at most once per `maxAge` per process however many viewers
-/// ask: the first request after it expires starts one rebuild, and every request meanwhile waits for that same
-/// rebuild (single flight). Seat maps are parsed again only when their bytes changed, so an unchanged 100,000-seat
-/// map costs one GET and one comparison per rebuild, not a parse.
+/// The rendered `/v1/status` JSON, rebuilt from the store at most once per `maxAge` per process however many
+/// viewers ask (`SingleFlightCache`: one rebuild at a time, every viewer meanwhile waits for it). Seat maps are
+/// parsed again only when their bytes changed, so an unchanged 100,000-seat map costs one GET and one comparison
+/// per rebuild, not a parse.
 ///
-/// Threads: the rebuild runs as an unstructured task on the concurrency pool; Redis calls go through
-/// `RedisClient`'s own threads. `state` is the only shared mutable state, behind a mutex held for assignments only.
+/// Threads: see `SingleFlightCache`. The builder's parsed seat maps are touched by the one rebuild in flight only,
+/// behind a mutex held for assignments.
 final class LiveStatusCache: Sendable {
     struct Rendered: Sendable {
         let body: ByteBuffer
         /// A strong validator: the same bytes always get the same tag, so an unchanged status answers 304.
         let etag: String
-        let builtAt: ContinuousClock.Instant
     }
 
+    /// The one document this cache holds.
+    private enum Document: Hashable, Sendable { case status }
+
+    private let renders: SingleFlightCache<Document, Rendered>
+
+    init(store: any IntakeStore, maxAge: Duration = .seconds(1), logger: Logger) {
+        let builder = StatusBuilder(store: store, logger: logger)
+        renders = SingleFlightCache(maxAge: maxAge) { _, _ in try await builder.render() }
+    }
+
+    /// The current status: cached if younger than `maxAge`, else the result of the one rebuild in flight.
+    /// Throws when the store could not be read (the caller answers 503).
+    func current() async throws -> Rendered {
+        try await renders.value(for: .status)
+    }
+}
+
+/// Builds the status JSON from the store; called by one rebuild at a time.
+private final class StatusBuilder: Sendable {
     private struct ParsedSeatMap {
         let bytes: [UInt8]
         /// nil: these bytes are not a seat map (remembered, so they are neither parsed nor logged again).
         let json: String?
     }
 
-    private struct State {
-        var rendered: Rendered?
-        var rebuilding: Task<Rendered, any Error>?
-        var seatMaps: [Int64: ParsedSeatMap] = [:]
-    }
-
-    private let state = Mutex(State())
-    private let queues: IntakeQueues
-    private let maxAge: Duration
+    private let store: any IntakeStore
     private let logger: Logger
+    private let seatMaps = Mutex<[Int64: ParsedSeatMap]>([:])
     private let rebuilds = Counter(label: "concert_ingest_status_rebuilds_total")
     private let rebuildTime = Metrics.Timer(label: "concert_ingest_status_rebuild_seconds")
 
-    init(queues: IntakeQueues, maxAge: Duration = .seconds(1), logger: Logger) {
-        self.queues = queues
-        self.maxAge = maxAge
+    init(store: any IntakeStore, logger: Logger) {
+        self.store = store
         self.logger = logger
     }
 
-    /// The current status: cached if younger than `maxAge`, else the result of the one rebuild in flight.
-    /// Throws when Redis could not be read (the caller answers 503).
-    func current() async throws -> Rendered {
-        let now = ContinuousClock.now
-        let lookup: Lookup = state.withLock { state in
-            if let rendered = state.rendered, now - rendered.builtAt < maxAge { return .ready(rendered) }
-            if let running = state.rebuilding { return .waitFor(running) }
-            // The task finishes by taking this same lock, so it cannot clear `rebuilding` before it is set here.
-            let started = Task { try await self.rebuild() }
-            state.rebuilding = started
-            return .waitFor(started)
-        }
-        switch lookup {
-        case .ready(let rendered): return rendered
-        case .waitFor(let rebuild): return try await rebuild.value
-        }
-    }
-
-    private enum Lookup {
-        case ready(Rendered)
-        case waitFor(Task<Rendered, any Error>)
-    }
-
-    private func rebuild() async throws -> Rendered {
+    func render() async throws -> LiveStatusCache.Rendered {
         let started = ContinuousClock.now
-        do {
-            let json = try await buildJSON()
-            let rendered = Rendered(body: ByteBuffer(string: json), etag: Self.etag(of: json), builtAt: started)
-            state.withLock {
-                $0.rendered = rendered
-                $0.rebuilding = nil
-            }
-            rebuilds.increment()
-            rebuildTime.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
-            return rendered
-        } catch {
-            state.withLock { $0.rebuilding = nil }
-            throw error
-        }
+        let body = ByteBuffer(string: try await buildJSON())
+        rebuilds.increment()
+        rebuildTime.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+        return LiveStatusCache.Rendered(body: body, etag: EntityTag.of(body))
     }
 
     private func buildJSON() async throws -> String {
         let nowMillis = Int64(Date().timeIntervalSince1970 * 1000)
-        let overview = try await queues.statusOverview()
+        let overview = try await store.statusOverview()
         let upcoming = LiveStatus.upcoming(performanceListJSON: overview.performanceListJSON, nowSeconds: nowMillis / 1000)
-        let glances = try await queues.performanceGlances(upcoming.map(\.id))
-        let known = state.withLock { $0.seatMaps }
+        let glances = try await store.performanceGlances(upcoming.map(\.id))
+        let known = seatMaps.withLock { $0 }
         var seatMaps: [Int64: ParsedSeatMap] = [:]
         var performances: [LiveStatus.PerformanceState] = []
         for (performance, glance) in zip(upcoming, glances) {
@@ -119,7 +96,7 @@ final class LiveStatusCache: Sendable {
             ))
         }
         // Only the performances still listed are kept: a finished one's map is dropped with it.
-        state.withLock { $0.seatMaps = seatMaps }
+        self.seatMaps.withLock { $0 = seatMaps }
         var batches: [BatchTiming] = []
         batches.reserveCapacity(overview.recentBatches.count)
         for text in overview.recentBatches {
@@ -130,17 +107,6 @@ final class LiveStatusCache: Sendable {
             generalOldestAcceptedAtMillis: overview.generalQueue.oldestAcceptedAtMillis,
             fit: overview.costModel.flatMap { BatchCostModel(serialized: $0).fit }, batches: batches
         )
-    }
-
-    /// `"<FNV-1a 64 of the body, hex>"`.
-    static func etag(of text: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01B3
-        }
-        let hex = String(hash, radix: 16)
-        return "\"" + String(repeating: "0", count: 16 - hex.count) + hex + "\""
     }
 }
 

@@ -1,9 +1,9 @@
 import Foundation
 import Synchronization
 
-/// Per-user token buckets, in memory (each ingest instance limits on its own; behind N instances a user gets
-/// up to N times the limit, which errs on the side of real buyers).
-final class RateLimiter: Sendable {
+/// Token buckets per key (a user id, or a client's address), in memory: each ingest instance limits on its own, so
+/// behind N instances a key gets up to N times the limit, which errs on the side of real buyers.
+final class RateLimiter<Key: Hashable & Sendable>: Sendable {
     private struct Bucket {
         var tokens: Double
         var updated: Double
@@ -11,7 +11,7 @@ final class RateLimiter: Sendable {
 
     private let rate: Double
     private let burst: Double
-    private let buckets = Mutex<[Int64: Bucket]>([:])
+    private let buckets = Mutex<[Key: Bucket]>([:])
 
     init(ratePerSecond: Double, burst: Double) {
         self.rate = ratePerSecond
@@ -19,14 +19,14 @@ final class RateLimiter: Sendable {
     }
 
     /// nil when the request may go ahead, else the seconds to wait before the next one would be accepted.
-    func admit(user: Int64, now: Double = ProcessInfo.processInfo.systemUptime) -> Int? {
+    func admit(_ key: Key, now: Double = ProcessInfo.processInfo.systemUptime) -> Int? {
         buckets.withLock { buckets in
-            var bucket = buckets[user] ?? Bucket(tokens: burst, updated: now)
+            var bucket = buckets[key] ?? Bucket(tokens: burst, updated: now)
             bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
             bucket.updated = now
             defer {
-                buckets[user] = bucket
-                // Forget full buckets now and then so idle users cost no memory.
+                buckets[key] = bucket
+                // Forget full buckets now and then so idle keys cost no memory.
                 if buckets.count > 200_000 {
                     buckets = buckets.filter { min(burst, $0.value.tokens + (now - $0.value.updated) * rate) < burst }
                 }

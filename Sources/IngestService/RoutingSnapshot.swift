@@ -14,11 +14,11 @@ final class RoutingSnapshot: Service, Sendable {
     }
 
     private let state = Mutex(Snapshot())
-    private let queues: IntakeQueues
+    private let store: any IntakeStore
     private let logger: Logger
 
-    init(queues: IntakeQueues, logger: Logger) {
-        self.queues = queues
+    init(store: any IntakeStore, logger: Logger) {
+        self.store = store
         self.logger = logger
     }
 
@@ -26,7 +26,7 @@ final class RoutingSnapshot: Service, Sendable {
 
     func refresh() async {
         do {
-            let (performances, costModel) = try await queues.routingSnapshot()
+            let (performances, costModel) = try await store.routingSnapshot()
             let fit = costModel.map { BatchCostModel(serialized: $0).fit } ?? nil
             state.withLock {
                 $0.performances = performances

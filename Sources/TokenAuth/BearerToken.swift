@@ -12,7 +12,7 @@ public struct BearerTokenVerifier: Sendable {
     /// Tokens whose signature and claims were already checked: a buyer sends the same token with every
     /// request, and verifying it again (two base64 decodes, two JSON parses, an HMAC) cost more CPU than
     /// everything else the ingest does per request. The time claims are still checked on every use.
-    private let verified = VerifiedTokens(capacity: 200_000)
+    let verified = VerifiedTokens(capacity: 200_000)
     /// Clock skew allowed on `exp` and `nbf`.
     public var leeway: Int64 = 5
 

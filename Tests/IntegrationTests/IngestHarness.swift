@@ -2,13 +2,20 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Synchronization
 import Testing
 
 /// A real `concert-ingest` process on a free loopback port, and a small HTTP client for it.
+///
+/// The ingest serves the public reads (`GET /v1/performances`, `GET /v1/performances/{id}/seats`) from a copy at
+/// most a second old; the tests read them to see what a pass just published, so this client never reads one of
+/// them within 1.1 s of its previous read of the same path (it waits the rest): each read is fresh.
 final class IngestHarness: @unchecked Sendable {  // the process handle is only touched by start and stop
     let process: Stack.RunningProcess
     let base: URL
     let session: URLSession
+    /// When this client last read each public path.
+    private let publicReads = Mutex<[String: ContinuousClock.Instant]>([:])
 
     init(environment: [String: String] = [:]) async throws {
         let configuration = URLSessionConfiguration.ephemeral
@@ -58,7 +65,16 @@ final class IngestHarness: @unchecked Sendable {  // the process handle is only 
         _ method: String, _ path: String, token: String? = nil, body: Data? = nil, contentType: String? = "application/json",
         headers: [String: String] = [:]
     ) async throws -> (Int, [String: String], Data) {
-        try await Self.raw(session, base, method, path, token: token, body: body, contentType: contentType, headers: headers)
+        if method == "GET", path == "/v1/performances" || (path.hasPrefix("/v1/performances/") && path.hasSuffix("/seats")) {
+            let now = ContinuousClock.now
+            let wait = publicReads.withLock { reads -> Duration in
+                let earliest = reads[path].map { $0 + .milliseconds(1_100) } ?? now
+                reads[path] = max(earliest, now)
+                return earliest > now ? earliest - now : .zero
+            }
+            if wait > .zero { try await Task.sleep(for: wait) }
+        }
+        return try await Self.raw(session, base, method, path, token: token, body: body, contentType: contentType, headers: headers)
     }
 
     static func raw(

@@ -3,6 +3,7 @@ import Synchronization
 import MariaDBStore
 import ReservationCore
 import Testing
+import TestSupport
 
 /// The differential test of the pure core against the real write path: random sequences of reserves, pays,
 /// cancels and charges (with the clock moving past hold deadlines and performance starts) over tiny halls and
@@ -346,17 +347,5 @@ private struct DifferentialWorld {
         guard ledger == model.ledger else {
             throw Mismatch(description: "ledger: MariaDB \(ledger)\nthe core \(model.ledger)")
         }
-    }
-}
-
-/// A seeded generator, so a failing sequence can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 @testable import ReservationCore
 
@@ -11,7 +12,7 @@ struct AllocationInvariantTests {
     @Test("no seat is ever in two live reservations, no user holds more than 4, and money follows reservations",
           arguments: UInt64(1)...UInt64(32))
     func randomBatches(seed: UInt64) throws {
-        var random = SplitMix64(seed: seed)
+        var random = SplitMix64(state: seed)
         var make = RequestMaker()
         var state = Fixture.state(seats: Self.seatCount)
         var database: [Int64: Reservation] = [:]  // what the commits wrote: built from the plans alone

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import ReservationCore
 
@@ -26,7 +27,7 @@ struct BatchTimingTests {
 
     @Test("random timings survive both forms", arguments: 0..<3)
     func randomRoundTrips(seed: UInt64) throws {
-        var random = SplitMix64(seed: seed)
+        var random = SplitMix64(state: seed)
         let labels = ["done"] + RejectionReason.allCases.map(\.rawValue)
         for _ in 0..<200 {
             var outcomes: [RequestKind: [String: Int]] = [:]

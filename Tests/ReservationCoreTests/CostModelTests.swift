@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 @testable import ReservationCore
 
@@ -10,7 +11,7 @@ struct CostModelTests {
     /// Batches of varied sizes timed from the known model, with ±`noise` relative jitter, and every
     /// `outlierEvery`-th one (if any) taking five times as long, as a GC pause or a checkpoint would.
     static func measured(seed: UInt64, count: Int = 64, noise: Double = 0.01, outlierEvery: Int? = nil) -> BatchCostModel {
-        var random = SplitMix64(seed: seed)
+        var random = SplitMix64(state: seed)
         var model = BatchCostModel()
         for index in 0..<count {
             let size = Int.random(in: 100...8_000, using: &random)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import ReservationCore
 
@@ -54,7 +55,7 @@ struct LiveStatusTests {
     @Test("a 100,000-seat hall in 20 sections: one group of 250 rows per section, every seat once")
     func bigHall() throws {
         let labels = Self.labels(seats: 100_000, sections: 20)
-        var random = SplitMix64(seed: 7)
+        var random = SplitMix64(state: 7)
         let states = labels.indices.map { _ in ["available", "held", "sold"][Int.random(in: 0..<3, using: &random)] }
         let digest = try #require(SeatMapDigest(seatMapJSON: Array(Self.seatMapJSON(labels: labels, states: states).utf8)))
         #expect(digest.states.count == 100_000)

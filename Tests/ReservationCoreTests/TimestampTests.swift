@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import ReservationCore
 
@@ -37,7 +38,7 @@ struct TimestampTests {
 
     @Test("agrees with Foundation across 1900…2200, and parses its own output back")
     func agreesWithFoundation() {
-        var random = SplitMix64(seed: 2026)
+        var random = SplitMix64(state: 2026)
         let instants = (0..<2_000).map { _ in Int64.random(in: -2_208_988_800...7_258_118_400, using: &random) }
             + [86_399, 86_400, 68_169_600, 946_684_799, 946_684_800, 1_709_164_800]  // day edges, 1972-02-29, 2024-02-29
         for seconds in instants {

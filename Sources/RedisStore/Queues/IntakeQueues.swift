@@ -35,7 +35,7 @@ public final class IntakeQueues: Sendable {
         /// Redis had queued already).
         public var isNew: Bool
 
-        init(requestID: RequestID, position: Int64, isNew: Bool) {
+        public init(requestID: RequestID, position: Int64, isNew: Bool) {
             self.requestID = requestID
             self.position = position
             self.isNew = isNew
@@ -211,18 +211,48 @@ public final class IntakeQueues: Sendable {
         return (cached.userID, cached.performanceID, cached.json)
     }
 
-    /// The user's balance as the pass last published it, or nil for a user who never had one.
-    public func balance(of user: Int64) async throws(RedisError) -> (balance: Int64, asOf: Int64)? {
-        guard let stored = try await redis.send(["GET", RedisKeys.balance(user)]).string else { return nil }
-        return ReadCaches.balance(from: stored)
+    /// What `GET /v1/me/balance` can truthfully say about a user.
+    public enum BalanceReading: Sendable, Equatable {
+        /// The balance the pass last published, and when it published it (seconds).
+        case cached(balance: Int64, asOf: Int64)
+        /// No cache, but every balance MariaDB holds has one in this Redis (`RedisKeys.balancesComplete`, set at
+        /// `asOf`): the user never charged, so the balance is 0.
+        case neverCharged(asOf: Int64)
+        /// No cache and no mark: Redis lost its data (or no pass has run yet) and the pass has not rebuilt the
+        /// balance caches; the balance is unknown until it has.
+        case rebuilding
     }
 
-    public func seatMapJSON(performance: Int64) async throws(RedisError) -> String? {
-        try await redis.send(["GET", RedisKeys.seatMap(performance: performance)]).string
+    /// The user's balance cache and the mark that says whether a missing one means 0, in one round trip.
+    public func balance(of user: Int64) async throws(RedisError) -> BalanceReading {
+        let replies = try await redis.pipeline([["GET", RedisKeys.balance(user)], ["GET", RedisKeys.balancesComplete]])
+        guard replies.count == 2 else { throw RedisError.protocolError("pipeline answered \(replies.count) replies, expected 2") }
+        for reply in replies {
+            if case .error(let message) = reply { throw RedisError.server(message) }
+        }
+        if let stored = replies[0].string {
+            guard let cached = ReadCaches.balance(from: stored) else {
+                throw RedisError.protocolError("balance cache \(RedisKeys.balance(user)) holds '\(stored.prefix(80))'")
+            }
+            return .cached(balance: cached.balance, asOf: cached.asOf)
+        }
+        guard !replies[1].isNull else { return .rebuilding }
+        guard let markedAt = replies[1].int else {
+            throw RedisError.protocolError("\(RedisKeys.balancesComplete) holds '\(replies[1].string?.prefix(80) ?? "")', not a time")
+        }
+        return .neverCharged(asOf: markedAt)
     }
 
-    public func performanceListJSON() async throws(RedisError) -> String? {
-        try await redis.send(["GET", RedisKeys.performanceList]).string
+    /// The bytes of `GET /v1/performances/{id}/seats` as the pass last published them (about 64 bytes a seat), or
+    /// nil when there are none.
+    public func seatMapBytes(performance: Int64) async throws(RedisError) -> [UInt8]? {
+        try await redis.send(["GET", RedisKeys.seatMap(performance: performance)]).bytes
+    }
+
+    /// The bytes of `GET /v1/performances` as the pass last published them, or nil before any pass (or
+    /// `concert-admin create-performance`) published the list to this Redis.
+    public func performanceListBytes() async throws(RedisError) -> [UInt8]? {
+        try await redis.send(["GET", RedisKeys.performanceList]).bytes
     }
 
     /// Ids of the performances the pass (or concert-admin) has published, and the cost model text.
@@ -237,5 +267,19 @@ public final class IntakeQueues: Sendable {
 
     public func ping() async throws(RedisError) {
         _ = try await redis.send(["PING"])
+    }
+}
+
+// Public initializers for the live page's read models, so an ingest test can serve them from memory (their
+// memberwise initializers are internal, and an extension may not redeclare those: hence the shorter labels).
+extension IntakeQueues.StatusOverview {
+    public init(performanceList: String?, costModel: String?, batches: [String], generalQueue: IntakeQueues.QueueGlance) {
+        self.init(performanceListJSON: performanceList, costModel: costModel, recentBatches: batches, generalQueue: generalQueue)
+    }
+}
+
+extension IntakeQueues.PerformanceGlance {
+    public init(seatMap: [UInt8]?, queue: IntakeQueues.QueueGlance) {
+        self.init(seatMapJSON: seatMap, queue: queue)
     }
 }

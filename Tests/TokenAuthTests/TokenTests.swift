@@ -1,7 +1,5 @@
-// Crypto is TokenAuth's own dependency; the tests use it only to sign hostile tokens the way an attacker
-// holding the secret (or not) would.
-import Crypto
 import Foundation
+import TestSupport
 import Testing
 @testable import TokenAuth
 
@@ -17,27 +15,19 @@ struct TokenTests {
         return verifier
     }
 
-    /// Base64url without padding, written here rather than borrowed from the code under test.
-    static func base64url(_ bytes: some Sequence<UInt8>) -> String {
-        Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
     static func decodeBase64url(_ text: Substring) -> Data? {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         return Data(base64Encoded: base64)
     }
 
-    /// A token with the header and claims written by hand, signed with `secret` unless a signature is given.
+    /// A token with the header and claims written by hand, signed (independently of TokenAuth) with `secret` unless
+    /// a signature is given.
     static func token(
         header: String = #"{"alg":"HS256","typ":"JWT"}"#, claims: String, secret: String = secret,
         signature: String? = nil
     ) -> String {
-        let input = base64url(Array(header.utf8)) + "." + base64url(Array(claims.utf8))
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(input.utf8), using: SymmetricKey(data: Array(secret.utf8)))
-        return input + "." + (signature ?? base64url(mac))
+        HandSignedToken.make(header: header, claims: claims, secret: secret, signature: signature)
     }
 
     static func claims(sub: String = #""42""#, exp: Int64? = now + 600, nbf: Int64? = nil) -> String {
@@ -79,10 +69,8 @@ struct TokenTests {
         #expect(header["alg"] as? String == "HS256")
         #expect(claims["sub"] as? String == "42")
         #expect((claims["exp"] as? NSNumber)?.int64Value == Self.now + 600)
-        let mac = HMAC<SHA256>.authenticationCode(
-            for: Array((parts[0] + "." + parts[1]).utf8), using: SymmetricKey(data: Array(Self.secret.utf8))
-        )
-        #expect(String(parts[2]) == Self.base64url(mac))
+        let mac = HandSignedToken.hmacSHA256(key: Array(Self.secret.utf8), message: Array((parts[0] + "." + parts[1]).utf8))
+        #expect(String(parts[2]) == HandSignedToken.base64url(mac))
     }
 
     @Test("a hand-made token with nbf in the past and extra claims is accepted")
@@ -108,7 +96,7 @@ struct TokenTests {
     func tamperedClaims() throws {
         let genuine = try BearerTokenSigner(secret: Self.secret).token(userID: 42, issuedAt: Self.now, ttlSeconds: 600)
         let parts = genuine.split(separator: ".")
-        let promoted = parts[0] + "." + Self.base64url(Array(Self.claims(sub: #""1""#).utf8)) + "." + parts[2]
+        let promoted = parts[0] + "." + HandSignedToken.base64url(Array(Self.claims(sub: #""1""#).utf8)) + "." + parts[2]
         #expect(try Self.refusal(promoted) == .badSignature)
         let truncated = parts[0] + "." + parts[1] + "." + parts[2].dropLast(2)
         #expect(try Self.refusal(String(truncated)) != nil)
@@ -135,6 +123,22 @@ struct TokenTests {
         #expect(try Self.refusal(Self.token(claims: Self.claims(exp: Self.now + 1)), leeway: 0) == nil)
         let signed = try BearerTokenSigner(secret: Self.secret).token(userID: 42, issuedAt: Self.now, ttlSeconds: 60)
         #expect(try Self.refusal(signed, leeway: 0, now: Self.now + 60) == .expired)
+    }
+
+    @Test("a token verified while valid, and so remembered, is refused once past its exp")
+    func rememberedTokenStillExpires() throws {
+        let verifier = try Self.verifier(leeway: 5)
+        let token = try BearerTokenSigner(secret: Self.secret).token(userID: 42, issuedAt: Self.now, ttlSeconds: 60)
+        #expect(try verifier.userID(fromToken: token, now: Self.now) == 42)
+        #expect(verifier.verified.lookup(token) != nil, "the verifier remembers a token it checked")
+        #expect(try verifier.userID(fromToken: token, now: Self.now + 64) == 42, "within the 5 s leeway")
+        #expect(throws: TokenError.expired) { try verifier.userID(fromToken: token, now: Self.now + 65) }
+        #expect(throws: TokenError.expired) { try verifier.userID(fromToken: token, now: Self.now + 86_400) }
+        // A hand-made token with nbf: remembered at a time it was valid, refused at one it is not.
+        let windowed = Self.token(claims: Self.claims(exp: Self.now + 10, nbf: Self.now - 10))
+        #expect(try verifier.userID(fromToken: windowed, now: Self.now) == 42)
+        #expect(throws: TokenError.notYetValid) { try verifier.userID(fromToken: windowed, now: Self.now - 16) }
+        #expect(throws: TokenError.expired) { try verifier.userID(fromToken: windowed, now: Self.now + 15) }
     }
 
     @Test("a token not valid yet is refused")

@@ -1,0 +1,18 @@
+/// A seeded, reproducible random source (SplitMix64), so every run of a test sees the same requests and a
+/// property test fails the same way every time.
+public struct SplitMix64: RandomNumberGenerator {
+    /// The generator's whole state: start it at any seed.
+    public var state: UInt64
+
+    public init(state: UInt64) {
+        self.state = state
+    }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -11,7 +11,7 @@ struct BearerAuthenticator: RouterMiddleware {
 
     let verifier: BearerTokenVerifier
     let limiter: RateLimiter<Int64>
-    /// Seconds since 1970 (tests move it to check expiry).
+    /// Seconds since 1970 (`IngestClock.wallSeconds`; tests move it to check expiry).
     let now: @Sendable () -> Int64
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

@@ -19,7 +19,10 @@ import TokenAuth
 public func buildApplication(
     configuration: IngestConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
 ) throws -> some ApplicationProtocol {
-    let redis = RedisClient(url: configuration.redisURL, connections: configuration.redisConnections)
+    let redis = RedisClient(
+        url: configuration.redisURL, connections: configuration.redisConnections, replicaWait: configuration.replicaWait,
+        logger: logger
+    )
     // The public reads and the live page move megabytes (a 100,000-seat map is 6.4 MB), at most about once a second
     // each: on a connection and thread of their own, so a big reply never holds up the enqueues that would have
     // shared its pipeline.
@@ -39,16 +42,16 @@ public func buildApplication(
 ///
 /// - Parameters:
 ///   - publicStore: where the public reads and the live page read their caches from (default: `store`).
-///   - now: seconds since 1970, for token expiry (tests move it).
+///   - clock: wall time for token expiry, monotonic time for rate limits and cache ages (tests move it).
 public func buildApplication(
     configuration: IngestConfiguration, store: some IntakeStore, publicStore: (any IntakeStore)? = nil, logger: Logger,
     metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
-    now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+    clock: IngestClock = .system
 ) throws -> Application<RouterResponder<IngestRequestContext>> {
     let routing = RoutingSnapshot(store: store, logger: logger)
     let router = try buildRouter(
         configuration: configuration, store: store, publicStore: publicStore ?? store, routing: routing, logger: logger,
-        metrics: metrics, now: now
+        metrics: metrics, clock: clock
     )
     var http = HTTP1Channel.Configuration()
     http.idleTimeout = .seconds(configuration.idleTimeoutSeconds)
@@ -66,7 +69,7 @@ public func buildApplication(
 /// The router: metrics and the contract's error bodies around everything, then `IngestRoutes`.
 func buildRouter(
     configuration: IngestConfiguration, store: some IntakeStore, publicStore: any IntakeStore, routing: RoutingSnapshot,
-    logger: Logger, metrics: PrometheusCollectorRegistry, now: @escaping @Sendable () -> Int64
+    logger: Logger, metrics: PrometheusCollectorRegistry, clock: IngestClock
 ) throws -> Router<IngestRequestContext> {
     let verifier: BearerTokenVerifier
     do { verifier = try BearerTokenVerifier(secret: configuration.jwtSecret) } catch {
@@ -75,17 +78,22 @@ func buildRouter(
     let routes = IngestRoutes(
         writes: WriteController(store: store, routing: routing, body: JSONBodyReader(maxBytes: configuration.maxBodyBytes), logger: logger),
         account: AccountController(store: store, routing: routing, logger: logger),
-        publicReads: PublicReadController(store: store, cache: PublicReadCache(store: publicStore), logger: logger),
-        status: StatusRoutes(cache: LiveStatusCache(store: publicStore, logger: logger), logger: logger),
+        publicReads: PublicReadController(store: store, cache: PublicReadCache(store: publicStore, uptime: clock.uptime), logger: logger),
+        status: StatusRoutes(cache: LiveStatusCache(store: publicStore, uptime: clock.uptime, logger: logger), logger: logger),
         metrics: metrics,
         authenticator: BearerAuthenticator(
             verifier: verifier,
-            limiter: RateLimiter(ratePerSecond: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst),
-            now: now
+            limiter: RateLimiter(
+                ratePerSecond: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst, uptime: clock.uptime
+            ),
+            now: clock.wallSeconds
         ),
         clientLimit: ClientRateLimit(
             limiter: configuration.publicRateLimitPerSecond > 0
-                ? RateLimiter(ratePerSecond: configuration.publicRateLimitPerSecond, burst: configuration.publicRateLimitBurst)
+                ? RateLimiter(
+                    ratePerSecond: configuration.publicRateLimitPerSecond, burst: configuration.publicRateLimitBurst,
+                    uptime: clock.uptime
+                )
                 : nil
         )
     )

@@ -10,6 +10,12 @@ public struct IngestConfiguration: Sendable {
     /// Redis connections, each with its own thread that sends everything queued as one pipeline
     /// (`CONCERT_REDIS_CONNECTIONS`, 1…16).
     public var redisConnections = 2
+    /// Replicas each Redis pipeline waits for before its 202s are sent (`WAIT n ms`, once per pipeline, not per
+    /// request): `CONCERT_REDIS_REPLICA_WAIT` = `n` or `n/ms`. Default 1 replica within 100 ms on a cluster (a master
+    /// that dies keeps no 202 its replica lacks), 0 (off) on a single server, which has no replica to wait for.
+    /// A wait that reaches fewer replicas in time still answers 202 and is counted
+    /// (`concert_redis_replica_wait_short_total`).
+    public var replicaWait: (replicas: Int, timeout: Duration)?
     /// Per-user token bucket: sustained requests per second and burst (`CONCERT_RATE_LIMIT`, `CONCERT_RATE_BURST`).
     public var rateLimitPerSecond: Double = 10
     public var rateLimitBurst: Double = 20
@@ -26,6 +32,7 @@ public struct IngestConfiguration: Sendable {
     public init(redisURL: RedisURL, jwtSecret: String) {
         self.redisURL = redisURL
         self.jwtSecret = jwtSecret
+        self.replicaWait = redisURL.isCluster ? (replicas: 1, timeout: .milliseconds(100)) : nil
     }
 
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> IngestConfiguration {
@@ -70,8 +77,24 @@ public struct IngestConfiguration: Sendable {
             }
             configuration.redisConnections = value
         }
+        if let text = environment["CONCERT_REDIS_REPLICA_WAIT"], !text.isEmpty {
+            configuration.replicaWait = try parseReplicaWait(text)
+        }
         return configuration
     }
+}
+
+/// `n` (replicas, within 100 ms) or `n/ms`; `0` turns the wait off.
+private func parseReplicaWait(_ text: String) throws -> (replicas: Int, timeout: Duration)? {
+    let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+    guard (1...2).contains(parts.count), let replicas = Int(parts[0]), (0...5).contains(replicas),
+        let millis = parts.count == 2 ? Int(parts[1]) : 100, (1...5_000).contains(millis)
+    else {
+        throw IngestConfigurationError(
+            "CONCERT_REDIS_REPLICA_WAIT must be a replica count 0-5, optionally /milliseconds 1-5000 (e.g. 1/100), not '\(text)'"
+        )
+    }
+    return replicas == 0 ? nil : (replicas: replicas, timeout: .milliseconds(millis))
 }
 
 public struct IngestConfigurationError: Error, CustomStringConvertible {

@@ -25,9 +25,9 @@ final class LiveStatusCache: Sendable {
 
     private let renders: SingleFlightCache<Document, Rendered>
 
-    init(store: any IntakeStore, maxAge: Duration = .seconds(1), logger: Logger) {
+    init(store: any IntakeStore, maxAge: Duration = .seconds(1), uptime: @escaping @Sendable () -> Double, logger: Logger) {
         let builder = StatusBuilder(store: store, logger: logger)
-        renders = SingleFlightCache(maxAge: maxAge) { _, _ in try await builder.render() }
+        renders = SingleFlightCache(maxAge: maxAge, uptime: uptime) { _, _ in try await builder.render() }
     }
 
     /// The current status: cached if younger than `maxAge`, else the result of the one rebuild in flight.

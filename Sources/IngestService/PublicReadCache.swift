@@ -23,12 +23,12 @@ final class PublicReadCache: Sendable {
     /// asked for once per reader either).
     private let cache: SingleFlightCache<Resource, Rendered?>
 
-    init(store: some IntakeStore, maxAge: Duration = .seconds(1)) {
+    init(store: some IntakeStore, maxAge: Duration = .seconds(1), uptime: @escaping @Sendable () -> Double) {
         let reads = [
             "performances": Counter(label: "concert_ingest_public_reads_from_store_total", dimensions: [("resource", "performances")]),
             "seats": Counter(label: "concert_ingest_public_reads_from_store_total", dimensions: [("resource", "seats")]),
         ]
-        cache = SingleFlightCache(maxAge: maxAge) { resource, previous in
+        cache = SingleFlightCache(maxAge: maxAge, uptime: uptime) { resource, previous in
             let bytes: [UInt8]?
             switch resource {
             case .performanceList:

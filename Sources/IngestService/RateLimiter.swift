@@ -12,14 +12,21 @@ final class RateLimiter<Key: Hashable & Sendable>: Sendable {
     private let rate: Double
     private let burst: Double
     private let buckets = Mutex<[Key: Bucket]>([:])
+    /// Monotonic seconds (`IngestClock.uptime`).
+    private let uptime: @Sendable () -> Double
 
-    init(ratePerSecond: Double, burst: Double) {
+    init(ratePerSecond: Double, burst: Double, uptime: @escaping @Sendable () -> Double = IngestClock.system.uptime) {
         self.rate = ratePerSecond
         self.burst = burst
+        self.uptime = uptime
     }
 
     /// nil when the request may go ahead, else the seconds to wait before the next one would be accepted.
-    func admit(_ key: Key, now: Double = ProcessInfo.processInfo.systemUptime) -> Int? {
+    func admit(_ key: Key) -> Int? {
+        admit(key, now: uptime())
+    }
+
+    func admit(_ key: Key, now: Double) -> Int? {
         buckets.withLock { buckets in
             var bucket = buckets[key] ?? Bucket(tokens: burst, updated: now)
             bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)

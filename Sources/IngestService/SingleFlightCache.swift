@@ -17,7 +17,8 @@ final class SingleFlightCache<Key: Hashable & Sendable, Value: Sendable>: Sendab
 
     private struct Entry {
         var value: Value?
-        var builtAt: ContinuousClock.Instant
+        /// `uptime()` when the rebuild that made `value` started.
+        var builtAt: Double
         var rebuilding: Task<Value, any Error>?
     }
 
@@ -27,21 +28,24 @@ final class SingleFlightCache<Key: Hashable & Sendable, Value: Sendable>: Sendab
     }
 
     private let entries = Mutex<[Key: Entry]>([:])
-    private let maxAge: Duration
+    private let maxAge: Double
     private let capacity: Int
+    private let uptime: @Sendable () -> Double
     private let build: Build
 
     /// - Parameter capacity: past this many keys, expired entries are dropped (keys come from request paths, so
     ///   a client asking for many different ones must not grow the cache without bound).
-    init(maxAge: Duration, capacity: Int = 1_024, build: @escaping Build) {
-        self.maxAge = maxAge
+    /// - Parameter uptime: monotonic seconds, by which values age (`IngestClock.uptime`).
+    init(maxAge: Duration, capacity: Int = 1_024, uptime: @escaping @Sendable () -> Double, build: @escaping Build) {
+        self.maxAge = Double(maxAge.components.seconds) + Double(maxAge.components.attoseconds) / 1e18
         self.capacity = capacity
+        self.uptime = uptime
         self.build = build
     }
 
     /// The value for `key`: cached if younger than `maxAge`, else the result of the one rebuild in flight.
     func value(for key: Key) async throws -> Value {
-        let now = ContinuousClock.now
+        let now = uptime()
         let lookup: Lookup = entries.withLock { entries in
             let entry = entries[key]
             if let entry, let value = entry.value, now - entry.builtAt < maxAge { return .ready(value) }
@@ -60,7 +64,7 @@ final class SingleFlightCache<Key: Hashable & Sendable, Value: Sendable>: Sendab
     }
 
     private func rebuild(_ key: Key, previous: Value?) async throws -> Value {
-        let started = ContinuousClock.now
+        let started = uptime()
         do {
             let value = try await build(key, previous)
             entries.withLock { $0[key] = Entry(value: value, builtAt: started, rebuilding: nil) }
@@ -71,7 +75,7 @@ final class SingleFlightCache<Key: Hashable & Sendable, Value: Sendable>: Sendab
         }
     }
 
-    private static func dropExpired(_ entries: inout [Key: Entry], now: ContinuousClock.Instant, maxAge: Duration) {
+    private static func dropExpired(_ entries: inout [Key: Entry], now: Double, maxAge: Double) {
         entries = entries.filter { _, entry in
             entry.rebuilding != nil || (entry.value != nil && now - entry.builtAt < maxAge)
         }

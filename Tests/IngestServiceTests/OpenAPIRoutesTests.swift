@@ -61,7 +61,7 @@ struct OpenAPIRoutesTests {
         let router = try buildRouter(
             configuration: harness.configuration, store: harness.store, publicStore: harness.store,
             routing: RoutingSnapshot(store: harness.store, logger: Logger(label: "test")), logger: Logger(label: "test"),
-            metrics: PrometheusCollectorRegistry(), now: { 0 }
+            metrics: PrometheusCollectorRegistry(), clock: harness.clock.ingestClock
         )
         return Set(router.routes.map { "\($0.method) \($0.path)" })
     }

@@ -18,11 +18,16 @@ struct RouterHarness {
     let configuration: IngestConfiguration
     let clock: TestClock
 
-    /// A clock the test moves.
+    /// A clock the test moves (wall and monotonic time together); it never moves by itself, so a loaded machine
+    /// cannot refill a bucket or age a cache while a test runs.
     final class TestClock: Sendable {
-        private let seconds = Mutex<Int64>(RouterHarness.start)
-        var now: Int64 { seconds.withLock { $0 } }
-        func advance(_ delta: Int64) { seconds.withLock { $0 += delta } }
+        private let elapsed = Mutex<Double>(0)
+        /// Seconds since 1970.
+        var now: Int64 { RouterHarness.start + Int64(elapsed.withLock { $0 }) }
+        var ingestClock: IngestClock {
+            IngestClock(wallSeconds: { self.now }, uptime: { self.elapsed.withLock { $0 } })
+        }
+        func advance(_ seconds: Double) { elapsed.withLock { $0 += seconds } }
     }
 
     /// Limits out of the way unless a test sets them: most tests send more than a burst from one user or client.
@@ -46,7 +51,7 @@ struct RouterHarness {
         var logger = Logger(label: "ingest-router-test")
         logger.logLevel = .critical
         let clock = self.clock
-        let app = try buildApplication(configuration: configuration, store: store, logger: logger, now: { clock.now })
+        let app = try buildApplication(configuration: configuration, store: store, logger: logger, clock: clock.ingestClock)
         return try await app.test(.router, test)
     }
 }

@@ -35,7 +35,7 @@ extension IntegrationSuite {
             #expect(try BulkIntake(redis: try Stack.redis()).enqueue(requests) == 50_000)
 
             // Small batches, so the pass is still running when it is killed.
-            let first = try Stack.start("concert-batch", ["flush", "--batch-size", "500"])
+            let first = try Stack.start("concert-batch", ["flush", "--batch-size", "200"])
             let decidedAtKill = try await Stack.waitForOutcomes(atLeast: 5_000, in: try Stack.database())
             first.kill(SIGKILL)
             let killed = first.wait()

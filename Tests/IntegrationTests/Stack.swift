@@ -105,7 +105,9 @@ enum Stack {
     static func waitForOutcomes(atLeast count: Int64, in db: MariaDBConnection) async throws -> Int64 {
         var recorded: Int64 = 0
         for _ in 0..<1_200 {
-            recorded = try db.query("SELECT COUNT(*) FROM request_outcomes").first?.first?.int ?? 0
+            // The batch rows' counts, not the per-request view (which unpacks every batch's JSON: slow once
+            // thousands are recorded, and a slow poll can miss the moment a test wants to act in).
+            recorded = try db.query("SELECT CAST(COALESCE(SUM(request_count), 0) AS SIGNED) FROM batch_outcomes").first?.first?.int ?? 0
             if recorded >= count { break }
             try await Task.sleep(for: .milliseconds(25))
         }

@@ -36,8 +36,7 @@ extension IntegrationSuite {
 
             // Small batches, so the pass is still running when it is killed.
             let first = try Stack.start("concert-batch", ["flush", "--batch-size", "200"])
-            let decidedAtKill = try await Stack.waitForOutcomes(atLeast: 5_000, in: try Stack.database())
-            first.kill(SIGKILL)
+            let decidedAtKill = try await Stack.waitForOutcomes(atLeast: 5_000) { first.kill(SIGKILL) }
             let killed = first.wait()
             #expect(killed.status != 0, "the first flush was killed, not finished")
             #expect(decidedAtKill > 0 && decidedAtKill < 50_000, "killed mid-way, after \(decidedAtKill) outcomes")

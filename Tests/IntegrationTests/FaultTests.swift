@@ -56,8 +56,7 @@ extension IntegrationSuite {
             try BulkIntake(redis: try Stack.redis()).enqueue(requests)
 
             let flush = try Stack.start("concert-batch", ["flush", "--batch-size", "200"], environment: environment)
-            try await Stack.waitForOutcomes(atLeast: 2_000, in: try MariaDBConnection(url: try MariaDBURL(parsing: maria.url)))
-            maria.stop()
+            try await Stack.waitForOutcomes(atLeast: 2_000, url: maria.url) { maria.stop() }
             let failed = flush.wait()
             #expect(failed.status == 1, "a pass that lost MariaDB fails: \(failed.stderr)")
             #expect(failed.stderr.split(separator: "\n").count == 1, "one line on stderr: \(failed.stderr)")
@@ -87,11 +86,10 @@ extension IntegrationSuite {
             try BulkIntake(redis: connection).enqueue(requests)
 
             let flush = try Stack.start("concert-batch", ["flush", "--batch-size", "200"], environment: environment)
-            let db = try Stack.database()
-            try await Stack.waitForOutcomes(atLeast: 2_000, in: db)
-            redis.stop()
+            try await Stack.waitForOutcomes(atLeast: 2_000) { redis.stop() }
             let failed = flush.wait()
             #expect(failed.status == 1, "a pass that lost Redis fails: \(failed.stderr)")
+            let db = try Stack.database()
             let committed = Int(try db.query("SELECT COUNT(*) FROM request_outcomes").first?.first?.int ?? -1)
             #expect(committed > 0 && committed < 20_000)
 

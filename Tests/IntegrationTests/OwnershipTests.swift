@@ -54,7 +54,7 @@ extension IntegrationSuite {
             let requests = Self.stallWorkload(performance: performance)
             #expect(try BulkIntake(redis: try Stack.redis()).enqueue(requests) == 200)
             let a = try Stack.start("concert-batch", ["flush", "--batch-size", "3"], environment: lease)
-            try await Stack.waitForOutcomes(atLeast: 12, in: try Stack.database())
+            try await Stack.waitForOutcomes(atLeast: 12)
             return (requests, a)
         }
 

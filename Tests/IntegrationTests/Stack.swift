@@ -100,18 +100,32 @@ enum Stack {
         return try #require(Int64(last), "create-performance printed \(result.stdout)")
     }
 
-    /// Waits (bounded) until MariaDB has recorded at least `count` outcomes; answers how many it has.
+    /// Waits (bounded, 30 s) until MariaDB has recorded at least `count` outcomes, then runs `act` at once on the
+    /// polling thread (e.g. a SIGKILL mid-pass); answers how many it had seen.
     @discardableResult
-    static func waitForOutcomes(atLeast count: Int64, in db: MariaDBConnection) async throws -> Int64 {
-        var recorded: Int64 = 0
-        for _ in 0..<1_200 {
-            // The batch rows' counts, not the per-request view (which unpacks every batch's JSON: slow once
-            // thousands are recorded, and a slow poll can miss the moment a test wants to act in).
-            recorded = try db.query("SELECT CAST(COALESCE(SUM(request_count), 0) AS SIGNED) FROM batch_outcomes").first?.first?.int ?? 0
-            if recorded >= count { break }
-            try await Task.sleep(for: .milliseconds(25))
+    static func waitForOutcomes(
+        atLeast count: Int64, url: String? = nil, then act: @escaping @Sendable () -> Void = {}
+    ) async throws -> Int64 {
+        let url = try url ?? mariaDBURL()
+        // Polled on a thread of its own: the cooperative pool has one thread per core, and the suites running beside
+        // this one can hold them for seconds, long enough for a whole pass to finish between two polls.
+        return try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result {
+                    let db = try MariaDBConnection(url: try MariaDBURL(parsing: url))
+                    var recorded: Int64 = 0
+                    for _ in 0..<3_000 {
+                        // The batch rows' counts, not the per-request view (which unpacks every batch's JSON).
+                        recorded = try db.query("SELECT CAST(COALESCE(SUM(request_count), 0) AS SIGNED) FROM batch_outcomes")
+                            .first?.first?.int ?? 0
+                        if recorded >= count { break }
+                        Thread.sleep(forTimeInterval: 0.01)
+                    }
+                    act()
+                    return recorded
+                })
+            }.start()
         }
-        return recorded
     }
 
     // MARK: Processes

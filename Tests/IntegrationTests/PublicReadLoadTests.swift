@@ -11,15 +11,15 @@ extension IntegrationSuite {
     /// (`If-None-Match`, about once a second, as `max-age=1` allows) while an on-sale burst of reserves arrives at a
     /// fixed rate. Before the fix every read took the 6.4 MB from Redis through the pipelines the enqueues share.
     @Suite(.serialized) struct PublicReadLoad {
-        /// What is held here is the mechanism, not a latency: the crowd costs the store about one read of the map a
-        /// second whatever its size (before the cache every reader's refresh read 6.4 MB through the pipelines the
-        /// enqueues share), every reserve is answered 202 and every read 200 or 304. Latency on two shared cores
-        /// depends on what else runs (beside the other suites in `./deploy/test` the ingest's p99 went from 20 ms
-        /// to 500 ms), so it is printed here and judged only when `CONCERT_BIN_DIR` names a release build (a
-        /// measurement run by hand, this test alone, with `./deploy/local-stack env`'s variables): enqueue p99 under
-        /// 20 ms as the ingest measures it (its latency histogram of the reserve route), under 250 ms at the client.
+        /// Held: the crowd costs the store about one read of the map a second whatever its size (before the cache
+        /// every reader's refresh read 6.4 MB through the pipelines the enqueues share), every reserve is answered
+        /// 202 and every read 200 or 304, and the enqueues stay fast: p99 under 20 ms as the ingest measures it (its
+        /// latency histogram of the reserve route) on a release build. The debug build `./deploy/test` runs spends
+        /// several times the CPU per request, so it is held to the next bucket, 50 ms; the client's p99, which
+        /// includes this process's scheduling, to 250 ms. Latency on two cores depends on what else runs (beside the
+        /// other suites the ingest's p99 went to 500 ms), so `./deploy/test` runs this suite alone, after the rest.
         static let isRelease = (ProcessInfo.processInfo.environment["CONCERT_BIN_DIR"] ?? "").split(separator: "/").contains("release")
-        static let serverP99Bucket = "0.02"
+        static let serverP99Bucket = isRelease ? "0.02" : "0.05"
         /// 200; `CONCERT_LOAD_READERS=N` changes it for a measurement (0: the burst alone, as a baseline).
         static let readers = Int(ProcessInfo.processInfo.environment["CONCERT_LOAD_READERS"] ?? "") ?? 200
         static let reservesPerSecond = 200
@@ -116,10 +116,8 @@ extension IntegrationSuite {
             #expect(result.reserveStatuses == [202: reserves], "\(summary)")
             #expect(result.readStatuses.keys.allSatisfy { $0 == 200 || $0 == 304 } && result.readFailures.isEmpty, "\(summary)")
             let serverShare = try #require(Self.reserveShareWithin(metrics, bucket: Self.serverP99Bucket), "no histogram: \(summary)")
-            if Self.isRelease {
-                #expect(serverShare >= 0.99, "enqueue p99 over \(Self.serverP99Bucket) s as the ingest measures it: \(summary)")
-                #expect(result.percentile(0.99) < .milliseconds(250), "enqueue p99 at the client: \(summary)")
-            }
+            #expect(serverShare >= 0.99, "enqueue p99 over \(Self.serverP99Bucket) s as the ingest measures it: \(summary)")
+            #expect(result.percentile(0.99) < .milliseconds(250), "enqueue p99 at the client: \(summary)")
             if passMidBurst { #expect(result.full - fullBefore >= Self.readers, "every reader saw the map the pass changed: \(summary)") }
             // The crowd cost Redis about one read of the map per second, not one per reader.
             let elapsed = Double(result.elapsedSeconds)

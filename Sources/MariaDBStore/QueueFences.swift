@@ -70,3 +70,13 @@ extension ReservationDatabase {
         try connection.query("SELECT decided_seq FROM queue_fences WHERE queue_tag = ?", [.text(queue.tag)]).first?.first?.int ?? 0
     }
 }
+
+/// The batch's transaction found a newer owner's token on the queue: this process lost the queue (its lease
+/// lapsed while it was stalled) and must leave it alone. Nothing was written.
+public struct StaleFenceError: Error, CustomStringConvertible {
+    public let queue: QueueName
+    public let token: Int64
+    public var description: String {
+        "queue \(queue.tag) has a newer owner than this process (fencing token \(token)): its lease lapsed while it was stalled; the batch was not committed"
+    }
+}

@@ -75,7 +75,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // What the three executables share: exit codes, configuration errors, JSON logs.
+        // What the three executables share: exit codes and JSON logs.
         .target(
             name: "ConcertCommandLine",
             dependencies: [

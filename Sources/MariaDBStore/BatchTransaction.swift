@@ -86,7 +86,7 @@ extension ReservationDatabase {
                 ).first
             }
             guard let row, let decidedSeq = row[0].int, var nextID = row[1].int, var idEnd = row[2].int, let commit = row[3].int else {
-                throw SchemaError("queue_fences has no row for \(tag) after its fence was checked")
+                throw OperatorError("queue_fences has no row for \(tag) after its fence was checked")
             }
 
             let (replayed, forwards, toDecide) = try timings.measure(.reconcile) { try reconcile(batch, decidedThrough: decidedSeq) }
@@ -105,7 +105,7 @@ extension ReservationDatabase {
                         "UPDATE id_blocks SET next_id = LAST_INSERT_ID(next_id + ?) WHERE name = 'reservation'", [.int(block)]
                     )
                     guard let end = try connection.query("SELECT LAST_INSERT_ID()").first?.first?.int, end > block else {
-                        throw SchemaError("id_blocks has no 'reservation' row: run concert-admin migrate")
+                        throw OperatorError("id_blocks has no 'reservation' row: run concert-admin migrate")
                     }
                     nextID = end - block
                     idEnd = end
@@ -193,7 +193,7 @@ extension ReservationDatabase {
             } else if let target = forwarded[request.id] {
                 replayedForwards.append((target, request))
             } else if claimed.contains(request.id.rawValue) {
-                throw SchemaError("forwarded request \(request.id) is claimed by a batch whose record does not list it")
+                throw OperatorError("forwarded request \(request.id) is claimed by a batch whose record does not list it")
             } else {
                 toDecide.append(request)
             }

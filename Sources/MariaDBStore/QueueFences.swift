@@ -44,7 +44,7 @@ extension ReservationDatabase {
         guard let current = try connection.query(
             "SELECT token FROM queue_fences WHERE queue_tag = ?", [.text(queue.tag)]
         ).first?.first?.int else {
-            throw SchemaError("queue_fences has no row for \(queue.tag): run concert-admin migrate")
+            throw OperatorError("queue_fences has no row for \(queue.tag): run concert-admin migrate")
         }
         guard current == token else { throw StaleFenceError(queue: queue, token: token) }
     }

@@ -20,7 +20,9 @@ public struct BatchConfiguration: Sendable {
     /// The lease of a queue (`CONCERT_LOCK_LEASE_SECONDS`, default 10): a process killed with SIGKILL, or stalled,
     /// keeps others off its queue for at most this long. Renewed after every batch, so it must exceed the longest
     /// batch by a margin; a process stalled past it finds its queue fenced off when it wakes.
-    public var leaseMillis: Int = 10_000
+    public var leaseMillis: Int = Self.defaultLeaseMillis
+    /// The lease when `CONCERT_LOCK_LEASE_SECONDS` is unset (also the one `concert-admin verify` assumes).
+    public static let defaultLeaseMillis = 10_000
     /// Who this process is, in leases and logs: host, process id and a random part (unique across restarts).
     public var holder: String = PassIdentity.make()
     /// The clock decisions read (hold deadlines, expiry); tests put a fake one here.

@@ -66,11 +66,6 @@ public final class RedisClusterConnection {
 
     /// Sends one command to the master of its key's slot and waits for its reply. An error reply throws
     /// `RedisError.server`.
-    public func command(_ args: [String]) throws(RedisError) -> RedisValue {
-        try command(args.map { (arg: String) -> [UInt8] in Array(arg.utf8) })
-    }
-
-    /// Binary-safe form of `command(_:)`.
     public func command(_ args: [[UInt8]]) throws(RedisError) -> RedisValue {
         guard !args.isEmpty else { throw Self.emptyCommand }
         let replies = try pipeline(RedisCommandBuffer([args]))
@@ -82,13 +77,6 @@ public final class RedisClusterConnection {
     /// Sends the commands, each to its master, all masters at once, and answers one reply per command in the
     /// caller's order. Error replies come back in place; only transport failures throw (then it is unknown which
     /// of the commands ran), and commands the cluster cannot route (cross-slot, `SELECT` …) throw before sending.
-    public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisValue] {
-        try pipeline(commands.map { (command: [String]) -> [[UInt8]] in
-            command.map { (arg: String) -> [UInt8] in Array(arg.utf8) }
-        })
-    }
-
-    /// Binary-safe form of `pipeline(_:)`.
     public func pipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisValue] {
         guard !commands.isEmpty else { return [] }
         guard !commands.contains(where: \.isEmpty) else { throw Self.emptyCommand }

@@ -1,6 +1,7 @@
 import Foundation
 import MariaDBStore
 import RedisStore
+import ReservationCore
 
 /// Everything a pass needs to know, read once from the environment (flags override) by `concert-batch`.
 public struct BatchConfiguration: Sendable {
@@ -19,7 +20,9 @@ public struct BatchConfiguration: Sendable {
     /// The lease of a queue (`CONCERT_LOCK_LEASE_SECONDS`, default 10): a process killed with SIGKILL, or stalled,
     /// keeps others off its queue for at most this long. Renewed after every batch, so it must exceed the longest
     /// batch by a margin; a process stalled past it finds its queue fenced off when it wakes.
-    public var leaseMillis: Int = 10_000
+    public var leaseMillis: Int = Self.defaultLeaseMillis
+    /// The lease when `CONCERT_LOCK_LEASE_SECONDS` is unset (also the one `concert-admin verify` assumes).
+    public static let defaultLeaseMillis = 10_000
     /// Who this process is, in leases and logs: host, process id and a random part (unique across restarts).
     public var holder: String = PassIdentity.make()
     /// The clock decisions read (hold deadlines, expiry); tests put a fake one here.
@@ -35,35 +38,21 @@ public struct BatchConfiguration: Sendable {
         self.metricsFile = metricsFile
     }
 
-    /// Reads `CONCERT_REDIS_URL`, `CONCERT_MARIADB_URL`, `CONCERT_HOLD_SECONDS`, `CONCERT_METRICS_FILE`.
+    /// Reads `CONCERT_REDIS_URL`, `CONCERT_MARIADB_URL`, `CONCERT_HOLD_SECONDS`, `CONCERT_METRICS_FILE`,
+    /// `CONCERT_LOCK_LEASE_SECONDS`; throws `OperatorError` naming the variable that is missing or wrong.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> BatchConfiguration {
-        guard let redis = environment["CONCERT_REDIS_URL"], !redis.isEmpty else {
-            throw ConfigurationError("CONCERT_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)")
-        }
-        guard let maria = environment["CONCERT_MARIADB_URL"], !maria.isEmpty else {
-            throw ConfigurationError("CONCERT_MARIADB_URL is not set (e.g. mariadb://concert:pw@127.0.0.1:3306/concert)")
-        }
-        let redisURL: RedisURL
-        do { redisURL = try RedisURL(parsing: redis) } catch {
-            throw ConfigurationError("CONCERT_REDIS_URL: \(error)")
-        }
-        let mariaURL: MariaDBURL
-        do { mariaURL = try MariaDBURL(parsing: maria) } catch {
-            throw ConfigurationError("CONCERT_MARIADB_URL: \(error)")
-        }
-        var holdSeconds: Int64 = 300
-        if let text = environment["CONCERT_HOLD_SECONDS"], !text.isEmpty {
-            guard let value = Int64(text), value > 0 else {
-                throw ConfigurationError("CONCERT_HOLD_SECONDS must be a positive number of seconds, not '\(text)'")
-            }
-            holdSeconds = value
-        }
-        let metrics = environment["CONCERT_METRICS_FILE"].flatMap { $0.isEmpty ? nil : $0 }
-        var configuration = BatchConfiguration(redisURL: redisURL, mariaDBURL: mariaURL, holdSeconds: holdSeconds, metricsFile: metrics)
-        if let text = environment["CONCERT_LOCK_LEASE_SECONDS"], !text.isEmpty {
-            guard let seconds = Double(text), seconds >= 1, seconds <= 600 else {
-                throw ConfigurationError("CONCERT_LOCK_LEASE_SECONDS must be 1…600 seconds, not '\(text)'")
-            }
+        let settings = EnvironmentSettings(environment)
+        let redis = try settings.required("CONCERT_REDIS_URL", hint: "e.g. redis://127.0.0.1:6379/0")
+        let maria = try settings.required("CONCERT_MARIADB_URL", hint: "e.g. mariadb://concert:pw@127.0.0.1:3306/concert")
+        let redisURL = try settings.parsed("CONCERT_REDIS_URL", redis, RedisURL.init(parsing:))
+        let mariaURL = try settings.parsed("CONCERT_MARIADB_URL", maria, MariaDBURL.init(parsing:))
+        let holdSeconds = try settings.number(
+            "CONCERT_HOLD_SECONDS", as: Int64.self, expected: "a positive number of seconds", where: { $0 > 0 }
+        ) ?? 300
+        var configuration = BatchConfiguration(
+            redisURL: redisURL, mariaDBURL: mariaURL, holdSeconds: holdSeconds, metricsFile: settings.text("CONCERT_METRICS_FILE")
+        )
+        if let seconds = try settings.number("CONCERT_LOCK_LEASE_SECONDS", as: Double.self, expected: "1…600 seconds", where: { (1...600).contains($0) }) {
             configuration.leaseMillis = Int(seconds * 1000)
         }
         return configuration
@@ -92,9 +81,4 @@ public enum PassIdentity {
         let host = ProcessInfo.processInfo.hostName.prefix(64)
         return "\(host):\(getpid()):\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
     }
-}
-
-public struct ConfigurationError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

@@ -39,11 +39,7 @@ final class BatchPublisher: @unchecked Sendable {
     func submit(_ publication: PassQueues.Publication, finishing batch: TakenBatch?, lease: QueueLease) throws {
         condition.lock()
         defer { condition.unlock() }
-        while busy { condition.wait() }
-        if let failure {
-            self.failure = nil
-            throw failure
-        }
+        try waitUntilIdle()
         pending = Job(publication: publication, batch: batch, lease: lease)
         busy = true
         condition.broadcast()
@@ -53,6 +49,11 @@ final class BatchPublisher: @unchecked Sendable {
     func drain() throws {
         condition.lock()
         defer { condition.unlock() }
+        try waitUntilIdle()
+    }
+
+    /// With `condition` locked: waits until the thread is idle, then rethrows its failure, if any, once.
+    private func waitUntilIdle() throws {
         while busy { condition.wait() }
         if let failure {
             self.failure = nil

@@ -44,11 +44,11 @@ public struct MetricsFile: Sendable {
         }
         let lock = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
         guard lock >= 0 else {
-            throw ConfigurationError("cannot open \(path).lock: \(String(cString: strerror(errno)))")
+            throw OperatorError("cannot open \(path).lock: \(String(cString: strerror(errno)))")
         }
         defer { close(lock) }  // closing releases the lock
         guard flock(lock, LOCK_EX) == 0 else {
-            throw ConfigurationError("cannot lock \(path).lock: \(String(cString: strerror(errno)))")
+            throw OperatorError("cannot lock \(path).lock: \(String(cString: strerror(errno)))")
         }
         let previous = (try? String(contentsOfFile: path, encoding: .utf8)).map(Self.parse) ?? [:]
         func total(_ key: String, adding value: Double) -> Double { (previous[key] ?? 0) + value }
@@ -131,7 +131,7 @@ public struct MetricsFile: Sendable {
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
-            throw ConfigurationError("cannot replace the metrics file \(path): \(reason)")
+            throw OperatorError("cannot replace the metrics file \(path): \(reason)")
         }
     }
 

@@ -39,13 +39,13 @@ final class PassContext {
         do {
             redis = try connectRedis(url: configuration.redisURL)
         } catch {
-            throw ConfigurationError("Redis at \(configuration.redisURL) is unreachable: \(error)")
+            throw OperatorError("Redis at \(configuration.redisURL) is unreachable: \(error)")
         }
         let maria: MariaDBConnection
         do {
             maria = try MariaDBConnection(url: configuration.mariaDBURL)
         } catch {
-            throw ConfigurationError("MariaDB at \(configuration.mariaDBURL) is unreachable: \(error)")
+            throw OperatorError("MariaDB at \(configuration.mariaDBURL) is unreachable: \(error)")
         }
         queues = PassQueues(redis: redis)
         leases = QueueLeases(redis: redis, holder: configuration.holder, leaseMillis: configuration.leaseMillis)

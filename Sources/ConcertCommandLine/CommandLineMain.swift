@@ -3,12 +3,6 @@ import Foundation
 import Logging
 import ReservationCore
 
-/// A failure the operator can act on: printed as one line on stderr, exit code 1.
-public struct OperatorError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// The contract's exit codes for every executable: 0 done, 1 failure with a one-line reason on stderr,
 /// 2 usage error (ArgumentParser's own code for that is 64, so it is mapped here).
 public func runCommandLine<Command: ParsableCommand>(_ command: Command.Type, arguments: [String]? = nil) -> Never {

@@ -4,6 +4,7 @@ import HummingbirdCore
 import Logging
 import Prometheus
 import RedisStore
+import ReservationCore
 import ServiceLifecycle
 import TokenAuth
 
@@ -73,7 +74,7 @@ func buildRouter(
 ) throws -> Router<IngestRequestContext> {
     let verifier: BearerTokenVerifier
     do { verifier = try BearerTokenVerifier(secret: configuration.jwtSecret) } catch {
-        throw IngestConfigurationError("CONCERT_JWT_SECRET: \(error)")
+        throw OperatorError("CONCERT_JWT_SECRET: \(error)")
     }
     let routes = IngestRoutes(
         writes: WriteController(store: store, routing: routing, body: JSONBodyReader(maxBytes: configuration.maxBodyBytes), logger: logger),

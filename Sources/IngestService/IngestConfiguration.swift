@@ -1,5 +1,6 @@
 import Foundation
 import RedisStore
+import ReservationCore
 
 /// The ingest's settings, from the environment (flags of the same meaning win, in `concert-ingest`).
 public struct IngestConfiguration: Sendable {
@@ -35,49 +36,42 @@ public struct IngestConfiguration: Sendable {
         self.replicaWait = redisURL.isCluster ? (replicas: 1, timeout: .milliseconds(100)) : nil
     }
 
+    /// Reads `CONCERT_REDIS_URL`, `CONCERT_JWT_SECRET` and the optional settings above; throws `OperatorError`
+    /// naming the variable that is missing or wrong.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> IngestConfiguration {
-        guard let redis = environment["CONCERT_REDIS_URL"], !redis.isEmpty else {
-            throw IngestConfigurationError("CONCERT_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)")
-        }
-        guard let secret = environment["CONCERT_JWT_SECRET"], !secret.isEmpty else {
-            throw IngestConfigurationError("CONCERT_JWT_SECRET is not set (an HS256 key of at least 32 bytes)")
-        }
-        let url: RedisURL
-        do { url = try RedisURL(parsing: redis) } catch { throw IngestConfigurationError("CONCERT_REDIS_URL: \(error)") }
+        let settings = EnvironmentSettings(environment)
+        let redis = try settings.required("CONCERT_REDIS_URL", hint: "e.g. redis://127.0.0.1:6379/0")
+        let secret = try settings.required("CONCERT_JWT_SECRET", hint: "an HS256 key of at least 32 bytes")
+        let url = try settings.parsed("CONCERT_REDIS_URL", redis, RedisURL.init(parsing:))
         var configuration = IngestConfiguration(redisURL: url, jwtSecret: secret)
-        if let text = environment["CONCERT_RATE_LIMIT"], !text.isEmpty {
-            guard let value = Double(text), value >= 10 else {
-                throw IngestConfigurationError("CONCERT_RATE_LIMIT must be at least 10 requests/s per user, not '\(text)'")
-            }
+        if let value = try settings.number(
+            "CONCERT_RATE_LIMIT", as: Double.self, expected: "at least 10 requests/s per user", where: { $0 >= 10 }
+        ) {
             configuration.rateLimitPerSecond = value
         }
-        if let text = environment["CONCERT_RATE_BURST"], !text.isEmpty {
-            guard let value = Double(text), value >= 20 else {
-                throw IngestConfigurationError("CONCERT_RATE_BURST must be at least 20 requests per user, not '\(text)'")
-            }
+        if let value = try settings.number(
+            "CONCERT_RATE_BURST", as: Double.self, expected: "at least 20 requests per user", where: { $0 >= 20 }
+        ) {
             configuration.rateLimitBurst = value
         }
-        if let text = environment["CONCERT_PUBLIC_RATE_LIMIT"], !text.isEmpty {
-            guard let value = Double(text), value == 0 || value >= 100 else {
-                throw IngestConfigurationError(
-                    "CONCERT_PUBLIC_RATE_LIMIT must be 0 (no limit) or at least 100 requests/s per client address (many people can share one), not '\(text)'"
-                )
-            }
+        if let value = try settings.number(
+            "CONCERT_PUBLIC_RATE_LIMIT", as: Double.self,
+            expected: "0 (no limit) or at least 100 requests/s per client address (many people can share one)",
+            where: { $0 == 0 || $0 >= 100 }
+        ) {
             configuration.publicRateLimitPerSecond = value
         }
-        if let text = environment["CONCERT_PUBLIC_RATE_BURST"], !text.isEmpty {
-            guard let value = Double(text), value >= 200 else {
-                throw IngestConfigurationError("CONCERT_PUBLIC_RATE_BURST must be at least 200 requests per client address, not '\(text)'")
-            }
+        if let value = try settings.number(
+            "CONCERT_PUBLIC_RATE_BURST", as: Double.self, expected: "at least 200 requests per client address", where: { $0 >= 200 }
+        ) {
             configuration.publicRateLimitBurst = value
         }
-        if let text = environment["CONCERT_REDIS_CONNECTIONS"], !text.isEmpty {
-            guard let value = Int(text), (1...16).contains(value) else {
-                throw IngestConfigurationError("CONCERT_REDIS_CONNECTIONS must be a whole number from 1 to 16, not '\(text)'")
-            }
+        if let value = try settings.number(
+            "CONCERT_REDIS_CONNECTIONS", as: Int.self, expected: "a whole number from 1 to 16", where: { (1...16).contains($0) }
+        ) {
             configuration.redisConnections = value
         }
-        if let text = environment["CONCERT_REDIS_REPLICA_WAIT"], !text.isEmpty {
+        if let text = settings.text("CONCERT_REDIS_REPLICA_WAIT") {
             configuration.replicaWait = try parseReplicaWait(text)
         }
         return configuration
@@ -90,14 +84,9 @@ private func parseReplicaWait(_ text: String) throws -> (replicas: Int, timeout:
     guard (1...2).contains(parts.count), let replicas = Int(parts[0]), (0...5).contains(replicas),
         let millis = parts.count == 2 ? Int(parts[1]) : 100, (1...5_000).contains(millis)
     else {
-        throw IngestConfigurationError(
+        throw OperatorError(
             "CONCERT_REDIS_REPLICA_WAIT must be a replica count 0-5, optionally /milliseconds 1-5000 (e.g. 1/100), not '\(text)'"
         )
     }
     return replicas == 0 ? nil : (replicas: replicas, timeout: .milliseconds(millis))
-}
-
-public struct IngestConfigurationError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

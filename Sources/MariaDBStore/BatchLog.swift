@@ -39,7 +39,7 @@ extension ReservationDatabase {
             guard let ended = row[0].int, let tag = row[1].text, let queue = QueueName(tag: Substring(tag)),
                   let size = row[2].int, let seconds = row[3].double, let oldest = row[4].double, let expired = row[5].int,
                   let outcomesText = row[6].text, let outcomes = BatchTiming.outcomes(json: outcomesText)
-            else { throw SchemaError("batch_log has a row not in the shape this build writes: \(row)") }
+            else { throw OperatorError("batch_log has a row not in the shape this build writes: \(row)") }
             return BatchTiming(
                 endedAtMillis: ended, queue: queue, size: Int(size), seconds: seconds, oldestWaitSeconds: oldest,
                 expired: Int(expired), outcomes: outcomes

@@ -37,48 +37,6 @@ public struct CommittedBatch: Sendable {
     public var timings = StoreTimings()
 }
 
-/// Seconds a batch transaction spent in each of its steps.
-public struct StoreTimings: Sendable {
-    public enum Step: String, CaseIterable, Sendable {
-        case fence, reconcile, reads, decide, reservations = "reservation rows", seats = "seat rows", money, record, commit
-    }
-
-    public private(set) var seconds: [Step: Double] = [:]
-    public init() {}
-
-    mutating func add(_ step: Step, _ value: Double) {
-        seconds[step, default: 0] += value
-    }
-
-    mutating func measure<T>(_ step: Step, _ body: () throws -> T) rethrows -> T {
-        let clock = ContinuousClock()
-        let start = clock.now
-        defer {
-            let (whole, fraction) = (clock.now - start).components
-            seconds[step, default: 0] += Double(whole) + Double(fraction) / 1e18
-        }
-        return try body()
-    }
-}
-
-/// What commits whose publication never finished changed: published again from what MariaDB holds now.
-public struct UnpublishedChanges: Sendable {
-    public var outcomes: [RecordedOutcome] = []
-    public var reservationIDs: [Int64] = []
-    public var balanceUsers: [Int64] = []
-    public init() {}
-}
-
-/// The batch's transaction found a newer owner's token on the queue: this process lost the queue (its lease
-/// lapsed while it was stalled) and must leave it alone. Nothing was written.
-public struct StaleFenceError: Error, CustomStringConvertible {
-    public let queue: QueueName
-    public let token: Int64
-    public var description: String {
-        "queue \(queue.tag) has a newer owner than this process (fencing token \(token)): its lease lapsed while it was stalled; the batch was not committed"
-    }
-}
-
 extension ReservationDatabase {
     /// Ids a queue takes from the shared counter at a time: the counter row is touched once per block, not by
     /// every batch of every queue.
@@ -128,7 +86,7 @@ extension ReservationDatabase {
                 ).first
             }
             guard let row, let decidedSeq = row[0].int, var nextID = row[1].int, var idEnd = row[2].int, let commit = row[3].int else {
-                throw SchemaError("queue_fences has no row for \(tag) after its fence was checked")
+                throw OperatorError("queue_fences has no row for \(tag) after its fence was checked")
             }
 
             let (replayed, forwards, toDecide) = try timings.measure(.reconcile) { try reconcile(batch, decidedThrough: decidedSeq) }
@@ -147,7 +105,7 @@ extension ReservationDatabase {
                         "UPDATE id_blocks SET next_id = LAST_INSERT_ID(next_id + ?) WHERE name = 'reservation'", [.int(block)]
                     )
                     guard let end = try connection.query("SELECT LAST_INSERT_ID()").first?.first?.int, end > block else {
-                        throw SchemaError("id_blocks has no 'reservation' row: run concert-admin migrate")
+                        throw OperatorError("id_blocks has no 'reservation' row: run concert-admin migrate")
                     }
                     nextID = end - block
                     idEnd = end
@@ -235,7 +193,7 @@ extension ReservationDatabase {
             } else if let target = forwarded[request.id] {
                 replayedForwards.append((target, request))
             } else if claimed.contains(request.id.rawValue) {
-                throw SchemaError("forwarded request \(request.id) is claimed by a batch whose record does not list it")
+                throw OperatorError("forwarded request \(request.id) is claimed by a batch whose record does not list it")
             } else {
                 toDecide.append(request)
             }
@@ -348,24 +306,6 @@ extension ReservationDatabase {
                 rows: plan.forwarded.map { [.text($0.1.id.rawValue), .text($0.0.tag), .text(key)] }
             )
         }
-    }
-
-    /// What the queue's commits after `published` changed (their records), and the last commit number: what a dead
-    /// owner may have committed without finishing its publication.
-    public func commits(of queue: QueueName, after published: Int64) throws -> (through: Int64, changes: UnpublishedChanges) {
-        let last = try connection.query("SELECT batches FROM queue_fences WHERE queue_tag = ?", [.text(queue.tag)])
-            .first?.first?.int ?? 0
-        var changes = UnpublishedChanges()
-        guard last > published else { return (last, changes) }
-        for row in try connection.query("""
-            SELECT outcomes, reservation_ids, balance_users FROM batch_outcomes
-            WHERE queue_tag = ? AND commit_number > ? ORDER BY commit_number
-            """, [.text(queue.tag), .int(published)]) {
-            changes.outcomes += try BatchRecord.readOutcomes(row[0].text ?? "[]")
-            changes.reservationIDs += try BatchRecord.readIDs(row[1].text ?? "[]")
-            changes.balanceUsers += try BatchRecord.readIDs(row[2].text ?? "[]")
-        }
-        return (last, changes)
     }
 
     /// The request id that created each reservation of `plan.created`, in the same order.

@@ -1,4 +1,5 @@
 import Foundation
+import ReservationCore
 
 /// Applies the numbered files of `sql/` (`001_schema.sql`, `002_….sql`, …) in order, each once, recording each
 /// in `schema_migrations`. Safe to run again and again; a file that fails is not recorded, so the next run retries it.
@@ -21,14 +22,14 @@ public struct Migrator {
         var migrations: [Migration] = []
         for name in names {
             guard let version = Int(name.prefix { $0.isNumber }), version > 0 else {
-                throw MigrationError("\(name): a migration file name must start with its number, e.g. 001_schema.sql")
+                throw OperatorError("\(name): a migration file name must start with its number, e.g. 001_schema.sql")
             }
             let sql = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
             migrations.append(Migration(version: version, name: name, sql: sql))
         }
         migrations.sort { $0.version < $1.version }
         for (index, migration) in migrations.enumerated() where migration.version != index + 1 {
-            throw MigrationError("\(migration.name): expected migration number \(index + 1) (numbers must be 1, 2, 3, … without gaps)")
+            throw OperatorError("\(migration.name): expected migration number \(index + 1) (numbers must be 1, 2, 3, … without gaps)")
         }
         return migrations
     }
@@ -45,7 +46,7 @@ public struct Migrator {
             """)
         // One migrator at a time, even across machines: a named lock for as long as this connection holds it.
         guard try connection.query("SELECT GET_LOCK('concert_migrations', 60)").first?.first?.int == 1 else {
-            throw MigrationError("another concert-admin migrate has held the migration lock for 60 s")
+            throw OperatorError("another concert-admin migrate has held the migration lock for 60 s")
         }
         defer { _ = try? connection.query("SELECT RELEASE_LOCK('concert_migrations')") }
         let applied = Set(try connection.query("SELECT version FROM schema_migrations").compactMap { $0.first?.int })
@@ -61,9 +62,4 @@ public struct Migrator {
         }
         return done
     }
-}
-
-public struct MigrationError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

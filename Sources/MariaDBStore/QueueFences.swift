@@ -44,7 +44,7 @@ extension ReservationDatabase {
         guard let current = try connection.query(
             "SELECT token FROM queue_fences WHERE queue_tag = ?", [.text(queue.tag)]
         ).first?.first?.int else {
-            throw SchemaError("queue_fences has no row for \(queue.tag): run concert-admin migrate")
+            throw OperatorError("queue_fences has no row for \(queue.tag): run concert-admin migrate")
         }
         guard current == token else { throw StaleFenceError(queue: queue, token: token) }
     }
@@ -68,5 +68,15 @@ extension ReservationDatabase {
     /// The highest request number the queue has decided (0 before its first batch).
     public func decidedSequence(queue: QueueName) throws -> Int64 {
         try connection.query("SELECT decided_seq FROM queue_fences WHERE queue_tag = ?", [.text(queue.tag)]).first?.first?.int ?? 0
+    }
+}
+
+/// The batch's transaction found a newer owner's token on the queue: this process lost the queue (its lease
+/// lapsed while it was stalled) and must leave it alone. Nothing was written.
+public struct StaleFenceError: Error, CustomStringConvertible {
+    public let queue: QueueName
+    public let token: Int64
+    public var description: String {
+        "queue \(queue.tag) has a newer owner than this process (fencing token \(token)): its lease lapsed while it was stalled; the batch was not committed"
     }
 }

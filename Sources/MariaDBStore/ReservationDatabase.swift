@@ -230,9 +230,3 @@ public final class ReservationDatabase {
         "(" + Array(repeating: "?", count: count).joined(separator: ",") + ")"
     }
 }
-
-/// The database is not in the shape this build expects.
-public struct SchemaError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}

@@ -15,14 +15,6 @@ public enum RequestStatus: Sendable, Equatable {
         }
     }
 
-    public var stored: String {
-        switch self {
-        case .queued(let user, let kind, let sequence, let position, let queue):
-            "Q|\(user)|\(kind.rawValue)|\(sequence)|\(position)" + (queue.map { "|" + $0.tag } ?? "")
-        case .final(let user, let json): Self.finalPrefix(userID: user) + json
-        }
-    }
-
     /// What precedes the JSON in the stored form of `.final`, for writers that append the JSON bytes themselves.
     public static func finalPrefix(userID: Int64) -> String { "F|\(userID)|" }
 

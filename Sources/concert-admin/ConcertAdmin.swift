@@ -20,16 +20,18 @@ struct ConcertAdmin: ParsableCommand {
 }
 
 func environment(_ name: String, example: String) throws -> String {
-    guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
-        throw OperatorError("\(name) is not set (e.g. \(example))")
-    }
-    return value
+    try EnvironmentSettings(ProcessInfo.processInfo.environment).required(name, hint: "e.g. \(example)")
+}
+
+/// The signer of `CONCERT_JWT_SECRET`.
+func tokenSigner() throws -> BearerTokenSigner {
+    let secret = try environment("CONCERT_JWT_SECRET", example: "a random string of at least 32 bytes")
+    return try EnvironmentSettings(ProcessInfo.processInfo.environment).parsed("CONCERT_JWT_SECRET", secret, BearerTokenSigner.init(secret:))
 }
 
 func openDatabase() throws -> MariaDBConnection {
     let text = try environment("CONCERT_MARIADB_URL", example: "mariadb://concert:pw@127.0.0.1:3306/concert")
-    let url: MariaDBURL
-    do { url = try MariaDBURL(parsing: text) } catch { throw OperatorError("CONCERT_MARIADB_URL: \(error)") }
+    let url = try EnvironmentSettings(ProcessInfo.processInfo.environment).parsed("CONCERT_MARIADB_URL", text, MariaDBURL.init(parsing:))
     do { return try MariaDBConnection(url: url) } catch {
         throw OperatorError("MariaDB at \(url.socket ?? "\(url.host):\(url.port)") is unreachable: \(error)")
     }
@@ -157,9 +159,7 @@ extension ConcertAdmin {
         }
 
         func run() throws {
-            let secret = try environment("CONCERT_JWT_SECRET", example: "a random string of at least 32 bytes")
-            let signer: BearerTokenSigner
-            do { signer = try BearerTokenSigner(secret: secret) } catch { throw OperatorError("CONCERT_JWT_SECRET: \(error)") }
+            let signer = try tokenSigner()
             print(signer.token(userID: user, issuedAt: Int64(Date().timeIntervalSince1970), ttlSeconds: ttl))
         }
     }
@@ -185,9 +185,7 @@ extension ConcertAdmin {
         }
 
         func run() throws {
-            let secret = try environment("CONCERT_JWT_SECRET", example: "a random string of at least 32 bytes")
-            let signer: BearerTokenSigner
-            do { signer = try BearerTokenSigner(secret: secret) } catch { throw OperatorError("CONCERT_JWT_SECRET: \(error)") }
+            let signer = try tokenSigner()
             let now = Int64(Date().timeIntervalSince1970)
             var out = ""
             for user in first..<(first + count) {

@@ -128,11 +128,9 @@ extension ConcertBatch {
 
         func run() throws {
             _ = bootstrapLogging(label: "concert-batch")
-            guard let text = ProcessInfo.processInfo.environment["CONCERT_MARIADB_URL"], !text.isEmpty else {
-                throw OperatorError("CONCERT_MARIADB_URL is not set (e.g. mariadb://concert:pw@127.0.0.1:3306/concert)")
-            }
-            let url: MariaDBURL
-            do { url = try MariaDBURL(parsing: text) } catch { throw OperatorError("CONCERT_MARIADB_URL: \(error)") }
+            let settings = EnvironmentSettings(ProcessInfo.processInfo.environment)
+            let text = try settings.required("CONCERT_MARIADB_URL", hint: "e.g. mariadb://concert:pw@127.0.0.1:3306/concert")
+            let url = try settings.parsed("CONCERT_MARIADB_URL", text, MariaDBURL.init(parsing:))
             let toMillis = Int64(Date().timeIntervalSince1970 * 1000)
             let fromMillis = since.flatMap(Timestamp.parseISO8601).map { $0 * 1000 } ?? toMillis - 86_400_000
             guard fromMillis < toMillis else { throw OperatorError("--since \(since ?? "") is in the future; pick a time before now") }

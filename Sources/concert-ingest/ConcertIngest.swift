@@ -5,6 +5,7 @@ import Hummingbird
 import IngestService
 import Metrics
 import Prometheus
+import ReservationCore
 
 @main
 struct ConcertIngest: AsyncParsableCommand {

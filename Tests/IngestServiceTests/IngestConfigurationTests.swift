@@ -1,5 +1,6 @@
 import Foundation
 @testable import IngestService
+import ReservationCore
 import Testing
 
 /// The ingest's environment: defaults, and a clear refusal of values that would hurt buyers or make no sense.
@@ -23,7 +24,7 @@ struct IngestConfigurationTests {
         ("CONCERT_REDIS_REPLICA_WAIT", "1/100ms"), ("CONCERT_REDIS_REPLICA_WAIT", "1/2/3"),
     ])
     func refused(name: String, value: String) {
-        #expect(throws: IngestConfigurationError.self) {
+        #expect(throws: OperatorError.self) {
             try IngestConfiguration.fromEnvironment(Self.base.merging([name: value]) { $1 })
         }
     }

@@ -34,13 +34,13 @@ extension BatchReport {
         do {
             try Data(html.utf8).write(to: temporary)
         } catch {
-            throw ConfigurationError("could not write \(temporary.path): \(error.localizedDescription); check that the folder exists and is writable")
+            throw OperatorError("could not write \(temporary.path): \(error.localizedDescription); check that the folder exists and is writable")
         }
         // rename(2) replaces the file in one step.
         guard rename(temporary.path, url.path) == 0 else {
             let reason = String(cString: strerror(errno))
             try? FileManager.default.removeItem(at: temporary)
-            throw ConfigurationError("could not move the report into place at \(url.path): \(reason)")
+            throw OperatorError("could not move the report into place at \(url.path): \(reason)")
         }
         return Written(batches: input.batches.filter { $0.size > 0 }.count, decided: input.batches.reduce(0) { $0 + $1.decided }, bytes: html.utf8.count)
     }

@@ -29,8 +29,8 @@ private let libraryInitStatus: Int32 = mysql_server_init(0, nil, nil)
 /// so after a failover the new node shows everything committed through the old one.
 public final class MariaDBConnection {
     public let url: MariaDBURL
-    private let connectTimeout: Duration
-    private let readTimeout: Duration
+    let connectTimeout: Duration
+    let readTimeout: Duration
     /// nil before connecting, after `close()`, and after the connection was lost.
     private var handle: UnsafeMutablePointer<MYSQL>?
     /// Prepared statements by SQL text; they belong to `handle` and are dropped with it.
@@ -50,10 +50,6 @@ public final class MariaDBConnection {
     /// A bound on cached statements, so SQL built with varying text cannot exhaust the server's
     /// `max_prepared_stmt_count` or our memory.
     private static let statementCacheLimit = 256
-    /// Limits of one `insertRows` statement: the protocol counts placeholders in 16 bits, and a
-    /// few MB per packet stays far below the default `max_allowed_packet` (16 MB).
-    static let maxPlaceholders = 65_535
-    static let maxStatementBytes = 4 * 1024 * 1024
 
     /// Connects now (utf8mb4) through the first host of the URL that answers and is ready for
     /// writes; throws when none is (the error names each host and why). Timeouts are rounded up to
@@ -119,65 +115,6 @@ public final class MariaDBConnection {
         }
     }
 
-    /// Inserts many rows with as few statements as possible: `prefix` such as
-    /// `"INSERT INTO t (a,b,c) VALUES"`, one `rowPlaceholder` such as `"(?,?,?)"` per row, then
-    /// `suffix` (for example `"ON DUPLICATE KEY UPDATE c = VALUES(c)"`).
-    ///
-    /// Rows are cut into chunks of at most 65,535 placeholders and about 4 MB; the statement for a
-    /// full chunk (65,535 / row width rows) is cached, any other chunk is prepared, run and closed. Every row must have as
-    /// many values as `rowPlaceholder` has `?`. Each chunk is its own statement: wrap the call in
-    /// `transaction()` when all rows must land or none. Returns the total affected rows (with
-    /// `ON DUPLICATE KEY UPDATE`, MariaDB counts an updated row as 2).
-    @discardableResult
-    public func insertRows(_ prefix: String, rowPlaceholder: String, rows: [[SQLValue]], suffix: String = "") throws(MariaDBError) -> Int64 {
-        guard let width = rows.first?.count else { return 0 }
-        guard width > 0, width <= Self.maxPlaceholders else {
-            throw .client("insertRows needs between 1 and \(Self.maxPlaceholders) values per row, got \(width).")
-        }
-        if let bad = rows.firstIndex(where: { $0.count != width }) {
-            throw .client("insertRows: row \(bad) has \(rows[bad].count) values, row 0 has \(width).")
-        }
-        let fullChunk = Self.maxPlaceholders / width
-        var total: Int64 = 0
-        var start = 0
-        while start < rows.count {
-            var end = start
-            var bytes = 0
-            while end < rows.count, end - start < fullChunk {
-                let rowBytes = rows[end].reduce(0) { $0 + Self.estimatedWireSize($1) }
-                if end > start, bytes + rowBytes > Self.maxStatementBytes { break }
-                bytes += rowBytes
-                end += 1
-            }
-            // Round a chunk down to a power of two (unless it is a full chunk or cut by the byte limit): batches
-            // come in every size, and preparing a statement with thousands of placeholders for each one cost
-            // more than running it. This way at most ~log2(fullChunk) shapes per statement are ever prepared.
-            var count = end - start
-            let cutByBytes = end < rows.count && count < fullChunk
-            if count != fullChunk && !cutByBytes {
-                count = 1 << (Int.bitWidth - 1 - count.leadingZeroBitCount)
-                end = start + count
-            }
-            var sql = prefix
-            sql.reserveCapacity(prefix.utf8.count + count * (rowPlaceholder.utf8.count + 1) + suffix.utf8.count + 2)
-            sql += " "
-            for index in 0..<count {
-                if index > 0 { sql += "," }
-                sql += rowPlaceholder
-            }
-            if !suffix.isEmpty { sql += " " + suffix }
-            let parameters = Array(rows[start..<end].joined())
-            // Full chunks and powers of two recur (same text every time), so caching them pays; a chunk cut by
-            // the byte limit could have any size and would only fill the cache.
-            let cache = count == fullChunk || count & (count - 1) == 0
-            total += try withRetry { () throws(MariaDBError) in
-                try run(sql, parameters, cache: cache)
-            }
-            start = end
-        }
-        return total
-    }
-
     /// Runs `body` between START TRANSACTION and COMMIT; if `body` throws, rolls back and rethrows
     /// the body's error. Statements inside are never retried: on a lost connection the error is
     /// thrown (the server rolls back), and the caller may run the whole transaction again; the next
@@ -240,163 +177,14 @@ public final class MariaDBConnection {
 
     // MARK: Connection handling
 
-    /// Connects to the first host of the URL that answers and is ready for writes, trying them in
-    /// order; throws an error naming every host and why it was passed over when none is.
+    /// Connects to the first host of the URL that answers and is ready for writes (`firstReadyHost`).
     private func connect() throws(MariaDBError) {
         guard libraryInitStatus == 0 else {
             throw .client("mysql_server_init failed (\(libraryInitStatus)); the MariaDB client library cannot start.")
         }
-        // A socket URL names one server (the parser refuses more); its host is not used.
-        let candidates = url.socket == nil ? url.hosts : [url.hosts[0]]
-        var passedOver: [PassedOver] = []
-        for candidate in candidates {
-            let name = url.socket ?? candidate.description
-            let mysql: UnsafeMutablePointer<MYSQL>
-            let started = ContinuousClock.now
-            do throws(MariaDBError) {
-                mysql = try open(candidate)
-            } catch {
-                passedOver.append(PassedOver(host: name, error: error, reason: unreachableReason(error, after: ContinuousClock.now - started)))
-                continue
-            }
-            let readiness: NodeReadiness
-            do throws(MariaDBError) {
-                let reported = try reportedState(mysql)
-                readiness = NodeReadiness(reported: reported)
-                if readiness == .ready, NodeReadiness.isGalera(reported) {
-                    // Other nodes apply a commit shortly after it is certified, so a read through the
-                    // node we fail over to could miss our own last commit. Causal reads wait for it.
-                    guard realQuery(mysql, "SET SESSION wsrep_sync_wait = 1") == 0 else { throw MariaDBError(connection: mysql) }
-                }
-            } catch {
-                mysql_close(mysql)
-                passedOver.append(PassedOver(host: name, error: error, reason: "error \(error.code): \(error.message)"))
-                continue
-            }
-            if case .notReady(let reason) = readiness {
-                mysql_close(mysql)
-                // The code a statement would get on such a node: 1290 read-only, 1047 WSREP not ready.
-                let error = reason == "read_only"
-                    ? MariaDBError(code: 1290, sqlState: "HY000", message: "\(name) is read-only")
-                    : MariaDBError(code: 1047, sqlState: "08S01", message: "\(name) is \(reason)")
-                passedOver.append(PassedOver(host: name, error: error, reason: reason))
-                continue
-            }
-            handle = mysql
-            currentHost = name
-            return
-        }
-        throw noHostReady(passedOver)
-    }
-
-    /// One connection attempt to one host, bounded by the connect timeout; the handle is open and
-    /// authenticated, nothing else is known about the server yet.
-    private func open(_ host: MariaDBURL.HostPort) throws(MariaDBError) -> UnsafeMutablePointer<MYSQL> {
-        guard let mysql = mysql_init(nil) else {
-            throw MariaDBError(code: 2008, sqlState: "HY000", message: "MariaDB client ran out of memory (mysql_init).")
-        }
-        do throws(MariaDBError) {
-            try setOption(mysql, MYSQL_OPT_CONNECT_TIMEOUT, Self.seconds(connectTimeout))
-            try setOption(mysql, MYSQL_OPT_READ_TIMEOUT, Self.seconds(readTimeout))
-            try setOption(mysql, MYSQL_OPT_WRITE_TIMEOUT, Self.seconds(readTimeout))
-            // Force the transport the URL names: "localhost" without a socket would otherwise
-            // silently use the default Unix socket.
-            let protocolType = url.socket == nil ? MYSQL_PROTOCOL_TCP : MYSQL_PROTOCOL_SOCKET
-            try setOption(mysql, MYSQL_OPT_PROTOCOL, protocolType.rawValue)
-            try setOption(mysql, MYSQL_OPT_LOCAL_INFILE, UInt32(0))
-            // Report truncated result columns, so long values are fetched again in full.
-            var report: my_bool = 1
-            guard mysql_options(mysql, MYSQL_REPORT_DATA_TRUNCATION, &report) == 0 else {
-                throw MariaDBError.client("Connector/C rejected MYSQL_REPORT_DATA_TRUNCATION.")
-            }
-            let charsetStatus = "utf8mb4".withCString { mysql_options(mysql, MYSQL_SET_CHARSET_NAME, $0) }
-            guard charsetStatus == 0 else { throw MariaDBError.client("Connector/C rejected the utf8mb4 character set.") }
-        } catch {
-            mysql_close(mysql)
-            throw error
-        }
-        // CLIENT_MULTI_STATEMENTS is only ever used by executeScript and the readiness probe (text
-        // protocol); prepared statements are single statements whatever this flag says.
-        let flags = UInt(CLIENT_MULTI_STATEMENTS) | UInt(CLIENT_MULTI_RESULTS)
-        let connected = mysql_real_connect(
-            mysql, host.host, url.user, url.password, url.database,
-            url.socket == nil ? UInt32(host.port) : 0, url.socket, flags
-        )
-        guard connected != nil else {
-            let error = MariaDBError(connection: mysql)
-            mysql_close(mysql)
-            throw error
-        }
-        return mysql
-    }
-
-    /// What a freshly opened server says about its role, in one round trip: SHOW statements, which
-    /// a Galera node answers even when it refuses everything else (error 1047).
-    private func reportedState(_ mysql: UnsafeMutablePointer<MYSQL>) throws(MariaDBError) -> [String: String] {
-        let quoted: ([String]) -> String = { names in names.map { "'\($0)'" }.joined(separator: ",") }
-        let sql = "SHOW GLOBAL VARIABLES WHERE Variable_name IN (\(quoted(NodeReadiness.variableNames))); "
-            + "SHOW GLOBAL STATUS WHERE Variable_name IN (\(quoted(NodeReadiness.statusNames)))"
-        guard realQuery(mysql, sql) == 0 else { throw MariaDBError(connection: mysql) }
-        var reported: [String: String] = [:]
-        while true {
-            guard let result = mysql_store_result(mysql) else { throw MariaDBError(connection: mysql) }
-            while let row = mysql_fetch_row(result) {
-                if let name = row[0], let value = row[1] {
-                    reported[String(cString: name).lowercased()] = String(cString: value)
-                }
-            }
-            mysql_free_result(result)
-            // 0: another result follows, -1: done, > 0: the second statement failed.
-            let next = mysql_next_result(mysql)
-            if next == -1 { return reported }
-            guard next == 0 else { throw MariaDBError(connection: mysql) }
-        }
-    }
-
-    /// A host passed over while connecting, and why, in a few words.
-    private struct PassedOver {
-        var host: String
-        var error: MariaDBError
-        var reason: String
-    }
-
-    /// The error when no host could be used. With one host it is that host's own error; with
-    /// several it lists each host and why, and carries their common code, or 2003
-    /// (CR_CONN_HOST_ERROR, so `isConnectionLost`) when they differ.
-    private func noHostReady(_ passedOver: [PassedOver]) -> MariaDBError {
-        if passedOver.count == 1, let only = passedOver.first {
-            var error = only.error
-            error.message = only.error.isNodeUnusable
-                ? "\(only.host) is not ready for writes: \(only.reason) (connecting to \(url))"
-                : "\(only.error.message) (connecting to \(url))"
-            return error
-        }
-        let codes = Set(passedOver.map(\.error.code))
-        let first = passedOver.first?.error
-        return MariaDBError(
-            code: codes.count == 1 ? first?.code ?? 2003 : 2003,
-            sqlState: codes.count == 1 ? first?.sqlState ?? "HY000" : "HY000",
-            message: "No MariaDB host of \(url) is ready for writes: "
-                + passedOver.map { "\($0.host) \($0.reason)" }.joined(separator: "; ")
-                + ". Start or repair a node (a Galera node must be Synced, a standby is read-only), then retry."
-        )
-    }
-
-    /// Why a host could not be reached. Connector/C connects without blocking and reports errno 115
-    /// (EINPROGRESS) whether the host refused or never answered, so the time taken tells them apart.
-    private func unreachableReason(_ error: MariaDBError, after elapsed: Duration) -> String {
-        guard error.code == 2002 || error.code == 2003 else { return "error \(error.code): \(error.message)" }
-        if elapsed >= .seconds(Int64(Self.seconds(connectTimeout))) * 0.9 {
-            return "timed out after \(Self.seconds(connectTimeout)) s"
-        }
-        return "refused"
-    }
-
-    private func setOption(_ mysql: UnsafeMutablePointer<MYSQL>, _ option: mysql_option, _ value: UInt32) throws(MariaDBError) {
-        var value = value
-        guard mysql_options(mysql, option, &value) == 0 else {
-            throw .client("Connector/C rejected connection option \(option.rawValue).")
-        }
+        let (mysql, name) = try firstReadyHost()
+        handle = mysql
+        currentHost = name
     }
 
     /// Drops the connection and its statements. Safe on a dead connection: `mysql_close` detaches
@@ -427,7 +215,7 @@ public final class MariaDBConnection {
     /// reconnects and runs it once more. A failed fresh connect is not repeated: nothing was sent,
     /// and a second attempt would only double the wait while the server is down. A statement the
     /// server wants prepared again is re-prepared and run once more.
-    private func withRetry<T>(_ operation: () throws(MariaDBError) -> T) throws(MariaDBError) -> T {
+    func withRetry<T>(_ operation: () throws(MariaDBError) -> T) throws(MariaDBError) -> T {
         let wasConnected = handle != nil
         do throws(MariaDBError) {
             return try operation()
@@ -467,7 +255,7 @@ public final class MariaDBConnection {
     }
 
     /// Executes one statement, discarding any rows; returns the affected rows.
-    private func run(_ sql: String, _ parameters: [SQLValue], cache: Bool) throws(MariaDBError) -> Int64 {
+    func run(_ sql: String, _ parameters: [SQLValue], cache: Bool) throws(MariaDBError) -> Int64 {
         let statement: PreparedStatement
         if cache {
             statement = try preparedStatement(sql)
@@ -502,27 +290,10 @@ public final class MariaDBConnection {
         if mysql_rollback(mysql) != 0 { disconnect() }
     }
 
-    private func realQuery(_ mysql: UnsafeMutablePointer<MYSQL>, _ sql: String) -> Int32 {
+    func realQuery(_ mysql: UnsafeMutablePointer<MYSQL>, _ sql: String) -> Int32 {
         var sql = sql
         return sql.withUTF8 { utf8 in
             utf8.withMemoryRebound(to: CChar.self) { mysql_real_query(mysql, $0.baseAddress, UInt($0.count)) }
         }
-    }
-
-    /// Bytes one bound value adds to COM_STMT_EXECUTE: 2 type bytes, a length prefix (up to 9) and
-    /// the data. An estimate that errs high.
-    private static func estimatedWireSize(_ value: SQLValue) -> Int {
-        switch value {
-        case .null: 2
-        case .int, .double: 10
-        case .text(let text): 11 + text.utf8.count
-        case .blob(let bytes): 11 + bytes.count
-        }
-    }
-
-    private static func seconds(_ duration: Duration) -> UInt32 {
-        let (seconds, attoseconds) = duration.components
-        let rounded = seconds + (attoseconds > 0 ? 1 : 0)
-        return UInt32(clamping: max(rounded, 1))
     }
 }

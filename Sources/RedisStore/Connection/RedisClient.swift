@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import Metrics
-import Synchronization
 
 /// Async facade over `RedisConnection` (or, for a `redis-cluster://` URL, `RedisClusterConnection`) for servers: callers on the Swift concurrency pool or NIO
 /// event loops never block.
@@ -298,111 +297,5 @@ public final class RedisClient: Sendable {
             }
         }
         cluster?.close()
-    }
-}
-
-/// Counts replica waits and reports masters that fall short, once per episode (shared by all worker threads).
-private final class ReplicaWaitReport: Sendable {
-    private let logger: Logger
-    private let waits: Counter
-    private let short: Counter
-    private let reached: Recorder
-    /// Nodes whose last WAIT fell short, so a lasting shortfall is logged once, not once per pipeline.
-    private let shortNodes = Mutex<Set<String>>([])
-
-    init(logger: Logger, metrics: any MetricsFactory) {
-        self.logger = logger
-        waits = Counter(label: "concert_redis_replica_wait_total", dimensions: [], factory: metrics)
-        short = Counter(label: "concert_redis_replica_wait_short_total", dimensions: [], factory: metrics)
-        reached = Recorder(label: "concert_redis_replica_wait_replicas", dimensions: [], aggregate: true, factory: metrics)
-    }
-
-    /// Records one WAIT's reply (the number of replicas that acknowledged, or an error reply).
-    func record(_ reply: RedisValue, wanted: Int, node: String) {
-        waits.increment()
-        let count: Int64
-        var problem: String?
-        switch reply {
-        case .integer(let value): count = value
-        case .error(let message): count = 0; problem = message
-        default: count = 0; problem = "unexpected reply \(reply)"
-        }
-        reached.record(count)
-        let isShort = count < Int64(wanted)
-        if isShort { short.increment() }
-        let changed = shortNodes.withLock { nodes in
-            isShort ? nodes.insert(node).inserted : nodes.remove(node) != nil
-        }
-        guard changed else { return }
-        if isShort {
-            logger.info("Redis replica wait fell short: writes were acknowledged before reaching enough replicas; a failover now may lose them. Check the master's replicas (INFO replication). Logged again only after it recovers.", metadata: [
-                "redis.node": "\(node)", "redis.replicas.wanted": "\(wanted)", "redis.replicas.reached": "\(count)",
-                "redis.error": "\(problem ?? "")",
-            ])
-        } else {
-            logger.info("Redis replica wait reaches enough replicas again", metadata: ["redis.node": "\(node)", "redis.replicas.wanted": "\(wanted)"])
-        }
-    }
-}
-
-/// One caller's commands (already in protocol bytes) and where to deliver their replies.
-private struct PendingRequest: Sendable {
-    let commands: RedisCommandBuffer
-    /// Cluster mode: where each command goes, read on the caller's task.
-    let routes: [RedisCommandRoute]?
-    let continuation: CheckedContinuation<Result<[RedisValue], RedisError>, Never>
-}
-
-/// The queue between callers and worker threads.
-///
-/// `@unchecked Sendable` is safe because every stored `var` is read and written only while
-/// `condition` is locked, and the `let`s are immutable.
-private final class RequestQueue: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var pending: [PendingRequest] = []
-    private var isShutDown = false
-
-    /// Queues a request for the next batch; false if the client was shut down.
-    func enqueue(_ request: PendingRequest) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        guard !isShutDown else { return false }
-        pending.append(request)
-        condition.signal()
-        return true
-    }
-
-    /// Blocks until there is work, then takes all of it (up to `maxBatchCommands` commands, but at
-    /// least one request). nil once the client is shut down.
-    func nextBatch() -> [PendingRequest]? {
-        condition.lock()
-        defer { condition.unlock() }
-        while pending.isEmpty && !isShutDown {
-            condition.wait()
-        }
-        guard !isShutDown else { return nil }
-        var taken = 0
-        var commandCount = 0
-        for request in pending {
-            if taken > 0 && commandCount + request.commands.count > RedisClient.maxBatchCommands { break }
-            commandCount += request.commands.count
-            taken += 1
-        }
-        let batch = Array(pending.prefix(taken))
-        pending.removeFirst(taken)
-        // Whatever is left over goes to another idle worker rather than waiting for this round trip.
-        if !pending.isEmpty { condition.signal() }
-        return batch
-    }
-
-    /// Marks the queue shut down, wakes every worker, and hands back the requests nobody took.
-    func shutdown() -> [PendingRequest] {
-        condition.lock()
-        defer { condition.unlock() }
-        isShutDown = true
-        let abandoned = pending
-        pending = []
-        condition.broadcast()
-        return abandoned
     }
 }

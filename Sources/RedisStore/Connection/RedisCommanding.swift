@@ -18,6 +18,20 @@ public protocol RedisCommanding: AnyObject {
     func close()
 }
 
+extension RedisCommanding {
+    /// `command(_:)` with text arguments, sent as their UTF-8 bytes.
+    public func command(_ args: [String]) throws(RedisError) -> RedisValue {
+        try command(args.map { (arg: String) -> [UInt8] in Array(arg.utf8) })
+    }
+
+    /// `pipeline(_:)` with text arguments, sent as their UTF-8 bytes.
+    public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisValue] {
+        try pipeline(commands.map { (command: [String]) -> [[UInt8]] in
+            command.map { (arg: String) -> [UInt8] in Array(arg.utf8) }
+        })
+    }
+}
+
 extension RedisConnection: RedisCommanding {}
 extension RedisClusterConnection: RedisCommanding {}
 

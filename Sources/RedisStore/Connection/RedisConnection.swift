@@ -46,11 +46,6 @@ public final class RedisConnection {
     public var isConnected: Bool { context != nil }
 
     /// Sends one command and waits for its reply. An error reply throws `RedisError.server`.
-    public func command(_ args: [String]) throws(RedisError) -> RedisValue {
-        try command(args.map { (arg: String) -> [UInt8] in Array(arg.utf8) })
-    }
-
-    /// Sends one binary-safe command and waits for its reply. An error reply throws `RedisError.server`.
     public func command(_ args: [[UInt8]]) throws(RedisError) -> RedisValue {
         guard !args.isEmpty else { throw Self.emptyCommand }
         let context = try liveContext()
@@ -68,13 +63,6 @@ public final class RedisConnection {
     ///
     /// An error reply from the server is returned in place as `.error(message)`; only transport
     /// failures throw, and then it is unknown which of the commands ran.
-    public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisValue] {
-        try pipeline(commands.map { (command: [String]) -> [[UInt8]] in
-            command.map { (arg: String) -> [UInt8] in Array(arg.utf8) }
-        })
-    }
-
-    /// Binary-safe form of `pipeline(_:)`.
     public func pipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisValue] {
         guard !commands.isEmpty else { return [] }
         guard !commands.contains(where: \.isEmpty) else { throw Self.emptyCommand }

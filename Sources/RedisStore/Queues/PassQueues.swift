@@ -300,41 +300,6 @@ public final class PassQueues {
         }
     }
 
-    // MARK: Waiting for work
-
-    /// Arms the queues' wake-ups for `runner`, except those with work waiting; returns the queues armed.
-    public func armWake(_ queues: [QueueName], runner: String, seconds: Int) throws(RedisError) -> [QueueName] {
-        let replies = try redis.pipeline(queues.map { queue in
-            ["EVAL", QueueScripts.armWake, "2", RedisKeys.wakeArm(queue), RedisKeys.pending(queue),
-             RedisKeys.wake(runner: runner), String(seconds)]
-        })
-        var armed: [QueueName] = []
-        for (queue, reply) in zip(queues, replies) {
-            if case .error(let message) = reply { throw RedisError(.server, message) }
-            if reply.int == 1 { armed.append(queue) }
-        }
-        return armed
-    }
-
-    /// Waits up to `seconds` (whole seconds ≥ 1, or fractions for BLPOP's decimal timeout) for a wake-up; returns
-    /// the queues named (empty on timeout).
-    public func waitForWake(runner: String, seconds: Double) throws(RedisError) -> [QueueName] {
-        let key = RedisKeys.wake(runner: runner)
-        let reply = try redis.command(["BLPOP", key, String(max(0.01, seconds))])
-        guard let parts = reply.array, parts.count == 2, let first = parts[1].string else { return [] }
-        var tags = [first]
-        let rest = try redis.pipeline([["LRANGE", key, "0", "-1"], ["DEL", key]])
-        tags += (rest.first?.array ?? []).compactMap(\.string)
-        return Array(Set(tags.compactMap { QueueName(tag: Substring($0)) })).sorted { $0.tag < $1.tag }
-    }
-
-    /// Pushes `queue`'s tag to a waiting process's wake-up list (it expires if nobody reads it).
-    func wakeUp(_ list: String, for queue: QueueName) throws(RedisError) {
-        for reply in try redis.pipeline([["RPUSH", list, queue.tag], ["EXPIRE", list, "60"]]) {
-            if case .error(let message) = reply { throw RedisError(.server, message) }
-        }
-    }
-
     // MARK: Cost model
 
     public func loadCostModel() throws(RedisError) -> String? {
@@ -369,25 +334,4 @@ public struct QueueFencedError: Error, CustomStringConvertible {
     public var description: String {
         "queue \(queue.tag) has a newer owner: this process's lease lapsed while it was stalled; it leaves the queue alone"
     }
-}
-
-/// Entries a pass took from a queue as one numbered batch (they stay the first entries of its pending list until
-/// the batch is finished).
-public struct TakenBatch: Sendable {
-    public let queue: QueueName
-    public let number: Int64
-    public let entries: [String]
-    /// When the first entry after the batch was accepted (nil if none waited): holds may expire only up to there,
-    /// since that request could be a pay or cancel on time.
-    public let nextAcceptedAtMillis: Int64?
-
-    public init(queue: QueueName, number: Int64, entries: [String], nextAcceptedAtMillis: Int64? = nil) {
-        self.queue = queue
-        self.number = number
-        self.entries = entries
-        self.nextAcceptedAtMillis = nextAcceptedAtMillis
-    }
-
-    /// How the queue's in-flight list names the batch: `<number>:<count>`.
-    public var inflightRecord: String { "\(number):\(entries.count)" }
 }

@@ -1,0 +1,23 @@
+/// Seconds a batch transaction spent in each of its steps.
+public struct StoreTimings: Sendable {
+    public enum Step: String, CaseIterable, Sendable {
+        case fence, reconcile, reads, decide, reservations = "reservation rows", seats = "seat rows", money, record, commit
+    }
+
+    public private(set) var seconds: [Step: Double] = [:]
+    public init() {}
+
+    mutating func add(_ step: Step, _ value: Double) {
+        seconds[step, default: 0] += value
+    }
+
+    mutating func measure<T>(_ step: Step, _ body: () throws -> T) rethrows -> T {
+        let clock = ContinuousClock()
+        let start = clock.now
+        defer {
+            let (whole, fraction) = (clock.now - start).components
+            seconds[step, default: 0] += Double(whole) + Double(fraction) / 1e18
+        }
+        return try body()
+    }
+}

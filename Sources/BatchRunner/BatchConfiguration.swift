@@ -21,7 +21,7 @@ public struct BatchConfiguration: Sendable {
     /// keeps others off its queue for at most this long. Renewed after every batch, so it must exceed the longest
     /// batch by a margin; a process stalled past it finds its queue fenced off when it wakes.
     public var leaseMillis: Int = Self.defaultLeaseMillis
-    /// The lease when `CONCERT_LOCK_LEASE_SECONDS` is unset (also the one `concert-admin verify` assumes).
+    /// The lease when `CONCERT_LOCK_LEASE_SECONDS` is unset.
     public static let defaultLeaseMillis = 10_000
     /// Who this process is, in leases and logs: host, process id and a random part (unique across restarts).
     public var holder: String = PassIdentity.make()
@@ -52,10 +52,17 @@ public struct BatchConfiguration: Sendable {
         var configuration = BatchConfiguration(
             redisURL: redisURL, mariaDBURL: mariaURL, holdSeconds: holdSeconds, metricsFile: settings.text("CONCERT_METRICS_FILE")
         )
-        if let seconds = try settings.number("CONCERT_LOCK_LEASE_SECONDS", as: Double.self, expected: "1…600 seconds", where: { (1...600).contains($0) }) {
-            configuration.leaseMillis = Int(seconds * 1000)
-        }
+        configuration.leaseMillis = try leaseMillis(settings)
         return configuration
+    }
+
+    /// `CONCERT_LOCK_LEASE_SECONDS` in milliseconds, or the default: the passes' lease, which `concert-admin verify`
+    /// also needs (a batch in flight longer than a lease, with no holder, is a violation).
+    public static func leaseMillis(_ settings: EnvironmentSettings) throws -> Int {
+        let seconds = try settings.number(
+            "CONCERT_LOCK_LEASE_SECONDS", as: Double.self, expected: "1…600 seconds", where: { (1...600).contains($0) }
+        )
+        return seconds.map { Int($0 * 1000) } ?? defaultLeaseMillis
     }
 }
 

@@ -16,7 +16,7 @@ public struct InvariantCheck {
     let redis: any RedisCommanding
     let leaseMillis: Int
 
-    public init(database: MariaDBConnection, redis: any RedisCommanding, leaseMillis: Int = BatchConfiguration.defaultLeaseMillis) {
+    public init(database: MariaDBConnection, redis: any RedisCommanding, leaseMillis: Int) {
         self.database = database
         self.redis = redis
         self.leaseMillis = leaseMillis

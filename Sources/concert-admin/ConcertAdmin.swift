@@ -213,7 +213,8 @@ extension ConcertAdmin {
             do { redis = try connectRedis(url: try RedisURL(parsing: redisText)) } catch {
                 throw OperatorError("Redis is unreachable: \(error)")
             }
-            let violations = try InvariantCheck(database: database, redis: redis).run()
+            let leaseMillis = try BatchConfiguration.leaseMillis(EnvironmentSettings(ProcessInfo.processInfo.environment))
+            let violations = try InvariantCheck(database: database, redis: redis, leaseMillis: leaseMillis).run()
             guard violations.isEmpty else {
                 for violation in violations { print(violation) }
                 throw OperatorError("\(violations.count) invariant violations (listed on stdout)")

@@ -136,6 +136,8 @@ extension IntegrationSuite {
             try Stack.run("concert-batch", ["flush", "--lock-timeout", "30"]).requireSuccess()
 
             try Self.expectDecidedOnce(phase1 + phase2)
+            print("ownership: 3 runners over \(phase1.count + phase2.count) requests: \(runners.kills) SIGKILLs, "
+                + "\(runners.pauses) SIGSTOP/SIGCONT, batches committed per runner \(try runners.batchesCommitted())")
             for (slot, batches) in try runners.batchesCommitted().enumerated() {
                 #expect(batches > 0, "runner \(slot) committed batches")
             }
@@ -176,6 +178,9 @@ extension IntegrationSuite {
             try db.execute("UPDATE performances SET starts_at = ? WHERE id <> ?", [.int(Int64(Date().timeIntervalSince1970) - 60), .int(first)])
             let thirtyOne = try Self.measureEmptyRuns()
 
+            print("""
+                ownership: empty run with 1 performance \(one.seconds) s, \(one.kilobytes) KiB; with 31 (30 past,                 20,000 seats each) \(thirtyOne.seconds) s, \(thirtyOne.kilobytes) KiB
+                """)
             #expect(thirtyOne.seconds <= one.seconds * 2 + 0.05, "empty run: \(one.seconds) s with one performance, \(thirtyOne.seconds) s with 31")
             #expect(thirtyOne.kilobytes <= one.kilobytes * 2, "peak RSS: \(one.kilobytes) KiB with one performance, \(thirtyOne.kilobytes) KiB with 31")
         }
@@ -200,6 +205,8 @@ extension IntegrationSuite {
 /// writes its own metrics file, so what it committed survives its kills.
 final class RunnerChaos: @unchecked Sendable {  // used from one test task at a time
     let metrics: [URL]
+    private(set) var kills = 0
+    private(set) var pauses = 0
 
     init(slots: Int) throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("concert-runners-\(UUID().uuidString)")
@@ -227,10 +234,12 @@ final class RunnerChaos: @unchecked Sendable {  // used from one test task at a 
             switch Int.random(in: 0..<10, using: &random) {
             case 0 where paused[slot] == nil:
                 running[slot]?.kill(SIGKILL)
+                kills += 1
                 _ = running[slot]?.wait()
                 running[slot] = nil
             case 1 where paused[slot] == nil:
                 running[slot]?.kill(SIGSTOP)
+                pauses += 1
                 paused[slot] = clock.now + .milliseconds(Int.random(in: 1_000...3_000, using: &random))
             default:
                 break

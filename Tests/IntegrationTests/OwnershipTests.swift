@@ -178,9 +178,8 @@ extension IntegrationSuite {
             try db.execute("UPDATE performances SET starts_at = ? WHERE id <> ?", [.int(Int64(Date().timeIntervalSince1970) - 60), .int(first)])
             let thirtyOne = try Self.measureEmptyRuns()
 
-            print("""
-                ownership: empty run with 1 performance \(one.seconds) s, \(one.kilobytes) KiB; with 31 (30 past,                 20,000 seats each) \(thirtyOne.seconds) s, \(thirtyOne.kilobytes) KiB
-                """)
+            print("ownership: empty run with 1 performance \(one.seconds) s, \(one.kilobytes) KiB; "
+                + "with 31 (30 past, 20,000 seats each) \(thirtyOne.seconds) s, \(thirtyOne.kilobytes) KiB")
             #expect(thirtyOne.seconds <= one.seconds * 2 + 0.05, "empty run: \(one.seconds) s with one performance, \(thirtyOne.seconds) s with 31")
             #expect(thirtyOne.kilobytes <= one.kilobytes * 2, "peak RSS: \(one.kilobytes) KiB with one performance, \(thirtyOne.kilobytes) KiB with 31")
         }

@@ -11,6 +11,7 @@ public struct StoreTimings: Sendable {
         seconds[step, default: 0] += value
     }
 
+    @discardableResult
     mutating func measure<T>(_ step: Step, _ body: () throws -> T) rethrows -> T {
         let clock = ContinuousClock()
         let start = clock.now

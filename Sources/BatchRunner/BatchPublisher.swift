@@ -1,5 +1,6 @@
 import Foundation
 import RedisStore
+import ReservationCore
 
 /// Publishes committed batches to Redis on a thread of its own while the pass takes, decides and commits the
 /// next batch, so Redis and MariaDB work at the same time instead of in turn.

@@ -1,3 +1,4 @@
+import ReservationCore
 import Synchronization
 
 /// Values rebuilt at most once per `maxAge` per key, however many callers ask at once: the first caller after a
@@ -37,7 +38,7 @@ final class SingleFlightCache<Key: Hashable & Sendable, Value: Sendable>: Sendab
     ///   a client asking for many different ones must not grow the cache without bound).
     /// - Parameter uptime: monotonic seconds, by which values age (`IngestClock.uptime`).
     init(maxAge: Duration, capacity: Int = 1_024, uptime: @escaping @Sendable () -> Double, build: @escaping Build) {
-        self.maxAge = Double(maxAge.components.seconds) + Double(maxAge.components.attoseconds) / 1e18
+        self.maxAge = maxAge.seconds
         self.capacity = capacity
         self.uptime = uptime
         self.build = build

@@ -21,7 +21,7 @@ struct WriteController: Sendable {
         let queue: QueueName = routing.current.performances.contains(performance) ? .performance(performance) : .general
         return try await accept(QueuedRequest(
             id: .random(queue: queue), kind: .reserve, userID: user, performanceID: performance,
-            seatIDs: seatIDs, acceptedAtMillis: Self.nowMillis()
+            seatIDs: seatIDs, acceptedAtMillis: Self.stampedByStore
         ), request: request, withPosition: true)
     }
 
@@ -45,7 +45,7 @@ struct WriteController: Sendable {
         let queue: QueueName = cached.map { .performance($0.performanceID) } ?? .general
         return try await accept(QueuedRequest(
             id: .random(queue: queue), kind: kind, userID: user, reservationID: reservation,
-            acceptedAtMillis: Self.nowMillis()
+            acceptedAtMillis: Self.stampedByStore
         ), request: request, withPosition: false)
     }
 
@@ -55,7 +55,7 @@ struct WriteController: Sendable {
         do { try RequestValidation.checkChargeAmount(amount) } catch { throw APIError.badRequest(error.message) }
         return try await accept(QueuedRequest(
             id: .random(queue: .general), kind: .charge, userID: user, amount: amount,
-            acceptedAtMillis: Self.nowMillis()
+            acceptedAtMillis: Self.stampedByStore
         ), request: request, withPosition: false)
     }
 
@@ -82,7 +82,9 @@ struct WriteController: Sendable {
         return key
     }
 
-    static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    /// The acceptance time is the store's: the enqueue script stamps each entry with Redis's `TIME` (one clock for
+    /// every ingest, the one pays and cancels are judged by), so the ingest sends none.
+    static let stampedByStore: Int64 = 0
 }
 
 /// A path's id parameter.

@@ -1,3 +1,5 @@
+import ReservationCore
+
 /// Seconds a batch transaction spent in each of its steps.
 public struct StoreTimings: Sendable {
     public enum Step: String, CaseIterable, Sendable {
@@ -15,10 +17,7 @@ public struct StoreTimings: Sendable {
     mutating func measure<T>(_ step: Step, _ body: () throws -> T) rethrows -> T {
         let clock = ContinuousClock()
         let start = clock.now
-        defer {
-            let (whole, fraction) = (clock.now - start).components
-            seconds[step, default: 0] += Double(whole) + Double(fraction) / 1e18
-        }
+        defer { seconds[step, default: 0] += (clock.now - start).seconds }
         return try body()
     }
 }

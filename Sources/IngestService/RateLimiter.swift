@@ -23,11 +23,8 @@ final class RateLimiter<Key: Hashable & Sendable>: Sendable {
 
     /// nil when the request may go ahead, else the seconds to wait before the next one would be accepted.
     func admit(_ key: Key) -> Int? {
-        admit(key, now: uptime())
-    }
-
-    func admit(_ key: Key, now: Double) -> Int? {
-        buckets.withLock { buckets in
+        let now = uptime()
+        return buckets.withLock { buckets in
             var bucket = buckets[key] ?? Bucket(tokens: burst, updated: now)
             bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
             bucket.updated = now

@@ -524,6 +524,11 @@ enum TestCluster {
             #expect(status == 0, "\(script) up exited with \(status)")
             let node = try RedisConnection(url: RedisURL(host: victim.host, port: victim.port))
             defer { node.close() }
+            // A node restarted from its append-only file answers LOADING until it has read it.
+            let loaded = ContinuousClock.now + .seconds(30)
+            while try node.command(["INFO", "persistence"]).string?.contains("loading:1") == true, ContinuousClock.now < loaded {
+                Thread.sleep(forTimeInterval: 0.1)
+            }
             // Back as a replica of the promoted node, unless it returned before its replica was promoted.
             if try node.command(["ROLE"]).array?.first?.string != "master" {
                 #expect(try node.command(["CLUSTER", "FAILOVER"]) == .status("OK"))
